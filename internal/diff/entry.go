@@ -1,0 +1,41 @@
+package diff
+
+// EntryType is the type of a remote directory entry.
+type EntryType uint8
+
+// Entry types. Other covers sockets, devices, fifos and anything the server
+// reports that is none of the first three.
+const (
+	File EntryType = iota
+	Dir
+	Symlink
+	Other
+)
+
+// String returns the name used in events, config and `ls` output.
+func (t EntryType) String() string {
+	switch t {
+	case File:
+		return "file"
+	case Dir:
+		return "dir"
+	case Symlink:
+		return "symlink"
+	default:
+		return "other"
+	}
+}
+
+// Entry is what a scan knows of one remote entry. MTime is in Unix seconds,
+// the resolution of SFTP v3.
+type Entry struct {
+	Type  EntryType
+	Size  int64
+	MTime int64
+	Mode  uint32 // permission bits (0o7777 mask)
+	Link  string // symlink target, when Type == Symlink
+}
+
+// Snapshot maps rel_path (slash-separated, relative to the watch root, no
+// leading slash) to the entry stored for it.
+type Snapshot map[string]Entry
