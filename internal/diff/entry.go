@@ -39,3 +39,11 @@ type Entry struct {
 // Snapshot maps rel_path (slash-separated, relative to the watch root, no
 // leading slash) to the entry stored for it.
 type Snapshot map[string]Entry
+
+// Pending is an entry seen with new attributes that has not been reported
+// yet because it has not settled. Since is when these exact attributes
+// (Entry) were first seen, in Unix nanoseconds of the scan clock.
+type Pending struct {
+	Entry Entry
+	Since int64
+}
