@@ -1,0 +1,38 @@
+package sftpconn
+
+import (
+	"errors"
+
+	"github.com/pkg/sftp"
+	"golang.org/x/crypto/ssh"
+)
+
+// Client is one SFTP session over one SSH connection: the Go counterpart of
+// pysftp's Connection. It is safe for concurrent use; pkg/sftp pipelines
+// concurrent requests over the one channel.
+type Client struct {
+	ssh  *ssh.Client // nil when the client was built over a bare pipe (tests)
+	sftp *sftp.Client
+}
+
+// NewClient wraps an established SFTP session. sshc may be nil, in which
+// case Execute and the algorithm accessors report that there is no SSH
+// connection.
+func NewClient(sshc *ssh.Client, sc *sftp.Client) *Client {
+	return &Client{ssh: sshc, sftp: sc}
+}
+
+// SFTP gives access to the underlying pkg/sftp client (pysftp's sftp_client).
+func (c *Client) SFTP() *sftp.Client { return c.sftp }
+
+// SSH gives access to the underlying SSH connection, or nil.
+func (c *Client) SSH() *ssh.Client { return c.ssh }
+
+// Close ends the SFTP session and the SSH connection under it.
+func (c *Client) Close() error {
+	err := c.sftp.Close()
+	if c.ssh != nil {
+		err = errors.Join(err, c.ssh.Close())
+	}
+	return err
+}
