@@ -1,0 +1,79 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+
+	"go.uber.org/zap"
+
+	"github.com/sftpwatchd/sftpwatchd/internal/config"
+	"github.com/sftpwatchd/sftpwatchd/internal/event"
+	"github.com/sftpwatchd/sftpwatchd/internal/poller"
+	"github.com/sftpwatchd/sftpwatchd/internal/sftpconn"
+)
+
+// OnceResult sums up a `once` run.
+type OnceResult struct {
+	ScanErrors   int // watches whose scan failed
+	Partial      int // watches whose scan was partial
+	Events       int // events emitted (or, in a dry run, that would be)
+	Delivered    int
+	DeadLettered int
+}
+
+// Failed reports whether anything went wrong (exit 1).
+func (r OnceResult) Failed() bool { return r.ScanErrors > 0 || r.DeadLettered > 0 }
+
+// Once scans each watch once and delivers what is in its outbox (the new
+// events and any left from earlier runs). With dryRun it only reports the
+// events a scan would emit (through emit) and changes nothing. Events are
+// passed to emit as they are committed (or computed, in a dry run).
+func Once(ctx context.Context, cfg *config.Config, watches []config.Watch, dryRun bool, d Deps, emit func(event.Event)) (OnceResult, error) {
+	var res OnceResult
+	pools := map[string]*sftpconn.Pool{}
+	defer func() {
+		for _, p := range pools {
+			_ = p.Close()
+		}
+	}()
+	for _, w := range watches {
+		h := cfg.HostFor(&w)
+		pool, ok := pools[h.Name]
+		if !ok {
+			pool = sftpconn.NewPool(HostConfig(h), d.Logger.With(zap.String("host", h.Name)), d.Metrics)
+			pools[h.Name] = pool
+		}
+		wt, err := buildWatch(w, h, pool, d)
+		if err != nil {
+			return res, err
+		}
+		out, err := wt.poller.ScanOnce(ctx, dryRun)
+		if err != nil {
+			_ = closeChain(wt.chain)
+			return res, err
+		}
+		switch out.Result {
+		case poller.ResultError:
+			res.ScanErrors++
+			d.Logger.Error("scan failed", zap.String("watch", w.Name), zap.Error(out.Err))
+		case poller.ResultPartial:
+			res.Partial++
+		}
+		res.Events += len(out.Events)
+		for _, e := range out.Events {
+			emit(e)
+		}
+		if dryRun {
+			_ = closeChain(wt.chain)
+			continue
+		}
+		sum, err := wt.disp.Drain(ctx)
+		_ = closeChain(wt.chain)
+		res.Delivered += sum.Delivered
+		res.DeadLettered += sum.DeadLettered
+		if err != nil {
+			return res, fmt.Errorf("watch %q: deliver events: %w", w.Name, err)
+		}
+	}
+	return res, nil
+}

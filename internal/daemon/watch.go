@@ -1,0 +1,132 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/sftpwatchd/sftpwatchd/internal/actions"
+	"github.com/sftpwatchd/sftpwatchd/internal/config"
+	"github.com/sftpwatchd/sftpwatchd/internal/dispatch"
+	"github.com/sftpwatchd/sftpwatchd/internal/metrics"
+	"github.com/sftpwatchd/sftpwatchd/internal/poller"
+	"github.com/sftpwatchd/sftpwatchd/internal/sftpconn"
+	"github.com/sftpwatchd/sftpwatchd/internal/state"
+)
+
+// Deps are what every watch of a process shares.
+type Deps struct {
+	Store   *state.Store
+	Logger  *zap.Logger
+	Metrics *metrics.Metrics
+	Version string
+	// OnScan, when set, is told every scan result (readiness tracking).
+	OnScan func(watch, result string)
+}
+
+// watch is one configured watch, built: its poller, its chain of actions
+// and its dispatcher.
+type watch struct {
+	cfg    config.Watch
+	host   config.Host
+	poller *poller.Poller
+	disp   *dispatch.Dispatcher
+	chain  []actions.Action
+	log    *zap.Logger
+}
+
+// selfRemovals records paths the daemon moves or deletes itself: first in
+// the store (so a crash right after the remote operation still yields no
+// delete event), then in the poller's in-memory copy.
+type selfRemovals struct {
+	store  *state.Store
+	poller *poller.Poller
+}
+
+func (s selfRemovals) MarkSelfRemoved(watch, rel string) error {
+	if err := s.store.MarkSelfRemoved(watch, rel); err != nil {
+		return err
+	}
+	s.poller.MarkSelfRemoved(rel)
+	return nil
+}
+
+func (s selfRemovals) UnmarkSelfRemoved(watch, rel string) error {
+	s.poller.UnmarkSelfRemoved(rel)
+	return s.store.UnmarkSelfRemoved(watch, rel)
+}
+
+// buildWatch constructs a watch over pool. On error nothing is left open.
+func buildWatch(w config.Watch, host config.Host, pool *sftpconn.Pool, d Deps) (*watch, error) {
+	log := d.Logger.With(zap.String("watch", w.Name))
+	wt := &watch{cfg: w, host: host, log: log}
+	var disp *dispatch.Dispatcher
+	wt.poller = poller.New(poller.Options{
+		Watch:   w,
+		Lister:  poller.SFTPLister{Doer: pool},
+		Store:   d.Store,
+		Logger:  log,
+		Metrics: d.Metrics,
+		Notify:  func() { disp.Notify() },
+		OnScan: func(result string, _ time.Time) {
+			if d.OnScan != nil {
+				d.OnScan(w.Name, result)
+			}
+		},
+	})
+	deps := actions.Deps{
+		Watch:   w.Name,
+		Host:    w.Host,
+		Root:    w.Path,
+		Remote:  pool,
+		Self:    selfRemovals{store: d.Store, poller: wt.poller},
+		Logger:  log,
+		Metrics: d.Metrics,
+		Version: d.Version,
+	}
+	for i, ac := range w.Actions {
+		a, err := actions.New(ac, deps)
+		if err != nil {
+			closeChain(wt.chain)
+			return nil, fmt.Errorf("watches %q: actions[%d] (%s): %w", w.Name, i, ac.Type, err)
+		}
+		wt.chain = append(wt.chain, a)
+	}
+	disp = dispatch.New(storeAdapter{d.Store}, dispatch.Options{
+		Watch:       w.Name,
+		Actions:     wt.chain,
+		Concurrency: w.Concurrency,
+		Retry:       w.Retry,
+		Logger:      log,
+		Metrics:     d.Metrics,
+	})
+	wt.disp = disp
+	return wt, nil
+}
+
+func closeChain(chain []actions.Action) error {
+	var errs []error
+	for _, a := range chain {
+		if c, ok := a.(actions.Closer); ok {
+			errs = append(errs, c.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// run scans and dispatches until ctx is done; in-flight action steps then
+// finish under stepCtx.
+func (w *watch) run(ctx, stepCtx context.Context) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := w.disp.Run(ctx, stepCtx); err != nil && ctx.Err() == nil {
+			w.log.Error("dispatcher stopped", zap.Error(err))
+		}
+	}()
+	w.poller.Run(ctx)
+	<-done
+}

@@ -1,0 +1,284 @@
+package poller
+
+import (
+	"context"
+	"fmt"
+	"path"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/sftpwatchd/sftpwatchd/internal/config"
+	"github.com/sftpwatchd/sftpwatchd/internal/diff"
+	"github.com/sftpwatchd/sftpwatchd/internal/event"
+	"github.com/sftpwatchd/sftpwatchd/internal/metrics"
+	"github.com/sftpwatchd/sftpwatchd/internal/state"
+)
+
+// Store is the part of the state store a poller uses.
+type Store interface {
+	Load(watch string) (*state.Watch, error)
+	Commit(watch string, b state.Batch) ([]event.Event, error)
+}
+
+// Options configure a Poller.
+type Options struct {
+	Watch   config.Watch
+	Lister  Lister
+	Store   Store
+	Logger  *zap.Logger
+	Metrics *metrics.Metrics
+	// Notify is called after a commit that added events to the outbox.
+	Notify func()
+	// OnScan is told the result of every scan (for readiness).
+	OnScan func(result string, at time.Time)
+	Now    func() time.Time
+}
+
+// Poller scans one watch. ScanOnce may be called directly (`once`); Run
+// calls it on the watch's interval.
+type Poller struct {
+	opt Options
+	log *zap.Logger
+
+	mu          sync.Mutex // guards the in-memory copy of the stored state
+	loaded      bool
+	initialized bool
+	snap        diff.Snapshot
+	pending     map[string]diff.Pending
+	self        map[string]bool
+}
+
+// New creates a poller; state is loaded lazily on the first scan.
+func New(opt Options) *Poller {
+	if opt.Logger == nil {
+		opt.Logger = zap.NewNop()
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	return &Poller{opt: opt, log: opt.Logger.With(zap.String("watch", opt.Watch.Name))}
+}
+
+// MarkSelfRemoved tells the poller that the daemon itself moved or deleted
+// rel (already persisted in the store), so that its disappearance is no
+// delete event.
+func (p *Poller) MarkSelfRemoved(rel string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.self == nil {
+		p.self = map[string]bool{}
+	}
+	p.self[rel] = true
+}
+
+// UnmarkSelfRemoved undoes MarkSelfRemoved.
+func (p *Poller) UnmarkSelfRemoved(rel string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.self, rel)
+}
+
+func (p *Poller) load() error {
+	if p.loaded {
+		return nil
+	}
+	w, err := p.opt.Store.Load(p.opt.Watch.Name)
+	if err != nil {
+		return fmt.Errorf("load state of watch %q: %w", p.opt.Watch.Name, err)
+	}
+	p.initialized = w.Initialized
+	p.snap = w.Snapshot
+	if p.snap == nil {
+		p.snap = diff.Snapshot{}
+	}
+	p.pending = w.Pending
+	if p.pending == nil {
+		p.pending = map[string]diff.Pending{}
+	}
+	if p.self == nil {
+		p.self = map[string]bool{}
+	}
+	for k := range w.SelfRemoved {
+		p.self[k] = true
+	}
+	p.loaded = true
+	p.updateGauges()
+	return nil
+}
+
+// Outcome is what one scan did.
+type Outcome struct {
+	Result    string        // ok | partial | error
+	Events    []event.Event // committed (or, in a dry run, would-be) events
+	DirErrors []DirError
+	Err       error // set when Result is error
+}
+
+// ScanOnce scans the watch once. With dryRun it computes the events but
+// commits nothing. A scan error is reported in Outcome (Result "error"); the
+// returned error is for failures to load or commit state.
+func (p *Poller) ScanOnce(ctx context.Context, dryRun bool) (Outcome, error) {
+	w := p.opt.Watch
+	start := p.opt.Now()
+	p.mu.Lock()
+	err := p.load()
+	p.mu.Unlock()
+	if err != nil {
+		return Outcome{Result: ResultError, Err: err}, err
+	}
+	so, err := Scan(ctx, p.opt.Lister, w, nil)
+	if err != nil {
+		if ctx.Err() != nil {
+			return Outcome{}, ctx.Err()
+		}
+		p.finish(ResultError, start)
+		p.log.Warn("scan failed", zap.Error(err))
+		return Outcome{Result: ResultError, Err: err}, nil
+	}
+	if len(so.DirErrors) > 0 {
+		p.log.Warn("scan partial: directories could not be listed; their entries keep their stored state",
+			zap.Int("dirs", len(so.DirErrors)), zap.Error(errorsJoin(so.DirErrors, 5)))
+	}
+	now := p.opt.Now()
+
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var res diff.Result
+	if !p.initialized && w.Initial != "emit" {
+		// baseline: record what is there, silently.
+		res = diff.Result{Set: so.Scan.Entries}
+	} else {
+		res = diff.Compare(p.snap, so.Scan, p.pending, p.self, now, compareOptions(w))
+	}
+	events := make([]event.Event, 0, len(res.Changes))
+	for _, c := range res.Changes {
+		events = append(events, p.toEvent(c, now))
+	}
+	if dryRun {
+		return Outcome{Result: so.Result, Events: events, DirErrors: so.DirErrors}, nil
+	}
+	if !res.Empty() || !p.initialized {
+		committed, err := p.opt.Store.Commit(w.Name, state.Batch{
+			Set:                 res.Set,
+			Removed:             res.Removed,
+			PendingSet:          res.PendingSet,
+			PendingRemoved:      res.PendingRemoved,
+			SelfRemovedConsumed: res.SelfRemovedConsumed,
+			Events:              events,
+		})
+		if err != nil {
+			p.finish(ResultError, start)
+			return Outcome{Result: ResultError, Err: err}, fmt.Errorf("commit scan of watch %q: %w", w.Name, err)
+		}
+		events = committed
+		diff.Apply(p.snap, p.pending, res)
+		for _, k := range res.SelfRemovedConsumed {
+			delete(p.self, k)
+		}
+		p.initialized = true
+		p.updateGauges()
+	}
+	p.finish(so.Result, start)
+	if m := p.opt.Metrics; m != nil && len(events) > 0 {
+		for _, e := range events {
+			m.EventsTotal.WithLabelValues(w.Name, string(e.Type)).Inc()
+		}
+		m.LastEvent.WithLabelValues(w.Name).Set(float64(now.UnixNano()) / 1e9)
+	}
+	if len(events) > 0 && p.opt.Notify != nil {
+		p.opt.Notify()
+	}
+	return Outcome{Result: so.Result, Events: events, DirErrors: so.DirErrors}, nil
+}
+
+func compareOptions(w config.Watch) diff.Options {
+	opt := diff.Options{Settle: w.Settle, MinAge: w.MinAge, DetectRenames: w.DetectRenames}
+	if len(w.Events) > 0 {
+		opt.Events = make(map[event.Type]bool, len(w.Events))
+		for _, t := range w.Events {
+			opt.Events[event.Type(t)] = true
+		}
+	}
+	return opt
+}
+
+func (p *Poller) toEvent(c diff.Change, now time.Time) event.Event {
+	w := p.opt.Watch
+	e := event.Event{
+		Watch:      w.Name,
+		Host:       w.Host,
+		Type:       c.Type,
+		Path:       path.Join(w.Path, c.RelPath),
+		RelPath:    c.RelPath,
+		Name:       path.Base(c.RelPath),
+		EntryType:  c.Entry.Type.String(),
+		Size:       c.Entry.Size,
+		MTime:      time.Unix(c.Entry.MTime, 0).UTC(),
+		Mode:       fmt.Sprintf("%04o", c.Entry.Mode&0o7777),
+		DetectedAt: now.UTC(),
+	}
+	if c.Prev != nil && (c.Type == event.Modify || c.Type == event.Delete || c.Type == event.Rename) {
+		e.Prev = &event.Prev{Size: c.Prev.Size, MTime: time.Unix(c.Prev.MTime, 0).UTC()}
+	}
+	if c.Type == event.Rename {
+		e.OldRelPath = c.OldRelPath
+		e.OldPath = path.Join(w.Path, c.OldRelPath)
+	}
+	return e
+}
+
+func (p *Poller) finish(result string, start time.Time) {
+	end := p.opt.Now()
+	if m := p.opt.Metrics; m != nil {
+		m.ScansTotal.WithLabelValues(p.opt.Watch.Name, result).Inc()
+		m.ScanDuration.WithLabelValues(p.opt.Watch.Name).Observe(end.Sub(start).Seconds())
+		if result != ResultError {
+			m.LastScanSuccess.WithLabelValues(p.opt.Watch.Name).Set(float64(end.UnixNano()) / 1e9)
+		}
+	}
+	if p.opt.OnScan != nil {
+		p.opt.OnScan(result, end)
+	}
+}
+
+// updateGauges sets watch_entries and watch_bytes from the in-memory
+// snapshot. Called with p.mu held, only after the snapshot changed: an
+// unchanged rescan does not walk the snapshot again.
+func (p *Poller) updateGauges() {
+	m := p.opt.Metrics
+	if m == nil {
+		return
+	}
+	var bytes int64
+	for _, e := range p.snap {
+		bytes += e.Size
+	}
+	m.WatchEntries.WithLabelValues(p.opt.Watch.Name).Set(float64(len(p.snap)))
+	m.WatchBytes.WithLabelValues(p.opt.Watch.Name).Set(float64(bytes))
+}
+
+// Run scans on the watch's interval until ctx is done. The next scan starts
+// one interval after the previous one started; a scan that overruns is
+// followed by the next at once, never by a pile-up.
+func (p *Poller) Run(ctx context.Context) {
+	interval := p.opt.Watch.Interval
+	for {
+		start := time.Now()
+		if _, err := p.ScanOnce(ctx, false); err != nil && ctx.Err() == nil {
+			p.log.Error("scan not committed", zap.Error(err))
+		}
+		wait := interval - time.Since(start)
+		if wait < 0 {
+			wait = 0
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,134 @@
+package poller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/sftpwatchd/sftpwatchd/internal/config"
+	"github.com/sftpwatchd/sftpwatchd/internal/diff"
+	"github.com/sftpwatchd/sftpwatchd/internal/sftpconn"
+)
+
+// Lister lists a remote tree. The SFTP implementation is sftpconn.Walk over
+// a host's pool (see SFTPLister); a lister running one `find` over an SSH
+// session could stand beside it.
+type Lister interface {
+	Walk(ctx context.Context, root string, opt sftpconn.WalkOptions, fn func(sftpconn.DirListing) error) error
+}
+
+// SFTPLister lists through concurrent SFTP directory reads over a pool.
+type SFTPLister struct {
+	Doer        sftpconn.Doer
+	Concurrency int // directory reads in flight; 0 = sftpconn's default
+}
+
+// Walk implements Lister.
+func (l SFTPLister) Walk(ctx context.Context, root string, opt sftpconn.WalkOptions, fn func(sftpconn.DirListing) error) error {
+	if opt.Concurrency == 0 {
+		opt.Concurrency = l.Concurrency
+	}
+	return sftpconn.Walk(ctx, l.Doer, root, opt, fn)
+}
+
+// Scan results, as counted in sftpwatchd_scans_total.
+const (
+	ResultOK      = "ok"
+	ResultPartial = "partial"
+	ResultError   = "error"
+)
+
+// DirError is a directory that could not be listed completely.
+type DirError struct {
+	Dir string // rel path, "" for the root
+	Err error
+}
+
+// ScanOutcome is one scan of a watch's tree, filtered.
+type ScanOutcome struct {
+	Scan      diff.Scan
+	Result    string // ResultOK or ResultPartial; a failed scan returns an error instead
+	DirErrors []DirError
+	Dirs      int // directories listed
+}
+
+// ProgressFunc is told about every directory listed (for terminal progress).
+type ProgressFunc func(dirs, entries int)
+
+// Scan lists the watch's tree and applies its filters. It fails (and nothing
+// may be concluded from the listing) when the root cannot be listed or the
+// connection was lost; a directory below the root that could not be listed
+// makes the scan partial, and its entries are reported in Scan.Failed so
+// that they keep their stored state.
+func Scan(ctx context.Context, l Lister, w config.Watch, progress ProgressFunc) (ScanOutcome, error) {
+	f, err := NewFilter(w)
+	if err != nil {
+		return ScanOutcome{}, err
+	}
+	out := ScanOutcome{Scan: diff.Scan{Entries: diff.Snapshot{}}, Result: ResultOK}
+	opt := sftpconn.WalkOptions{
+		MaxDepth:       w.MaxDepth,
+		Recursive:      w.Recursive,
+		FollowSymlinks: w.FollowSymlinks,
+		Skip: func(rel string, _ os.FileInfo) bool {
+			return f.Excluded(rel)
+		},
+	}
+	var connErr error
+	walkErr := l.Walk(ctx, w.Path, opt, func(d sftpconn.DirListing) error {
+		if d.Err != nil {
+			if sftpconn.IsConnectionError(d.Err) && connErr == nil {
+				connErr = d.Err
+			}
+			out.Scan.Failed = append(out.Scan.Failed, d.Dir)
+			out.DirErrors = append(out.DirErrors, DirError{Dir: d.Dir, Err: d.Err})
+			out.Result = ResultPartial
+			return nil
+		}
+		out.Dirs++
+		for _, e := range d.Entries {
+			if !f.Match(e.RelPath, e.Type) {
+				continue
+			}
+			out.Scan.Entries[e.RelPath] = diff.Entry{
+				Type:  e.Type,
+				Size:  e.Size,
+				MTime: e.MTime.Unix(),
+				Mode:  uint32(e.Mode.Perm()),
+				Link:  e.Link,
+			}
+		}
+		if progress != nil {
+			progress(out.Dirs, len(out.Scan.Entries))
+		}
+		return nil
+	})
+	switch {
+	case walkErr != nil && ctx.Err() != nil:
+		return ScanOutcome{}, ctx.Err()
+	case walkErr != nil:
+		return ScanOutcome{}, fmt.Errorf("list %q: %w", w.Path, walkErr)
+	case connErr != nil:
+		return ScanOutcome{}, fmt.Errorf("scan of %q interrupted: %w", w.Path, connErr)
+	}
+	for _, d := range out.Scan.Failed {
+		if d == "" {
+			return ScanOutcome{}, fmt.Errorf("list %q: %w", w.Path, out.DirErrors[0].Err)
+		}
+	}
+	return out, nil
+}
+
+// errorsJoin keeps the first few directory errors readable in a log line.
+func errorsJoin(ds []DirError, max int) error {
+	var errs []error
+	for i, d := range ds {
+		if i == max {
+			errs = append(errs, fmt.Errorf("and %d more", len(ds)-max))
+			break
+		}
+		errs = append(errs, d.Err)
+	}
+	return errors.Join(errs...)
+}
