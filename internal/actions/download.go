@@ -1,0 +1,372 @@
+package actions
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/sftpwatchd/sftpwatchd/internal/config"
+	"github.com/sftpwatchd/sftpwatchd/internal/event"
+)
+
+// ErrChangedDuringTransfer is wrapped by download errors for a remote file
+// whose size or mtime changed while it was being copied. It is retryable.
+var ErrChangedDuringTransfer = errors.New("remote file changed during transfer")
+
+// Download copies the remote file of an event to the local directory dest.
+//
+//   - type: download
+//     dest: /data/incoming   # local file = dest/rel_path (or dest/name with flatten)
+//     flatten: false
+//     preserve_mtime: true   # give the local file the remote mtime
+//     on_delete: keep        # keep | remove (remove the local copy on delete)
+//
+// The file is written to a temporary ".sftpwatchd-*.tmp" file in the
+// destination directory, synced, given the remote mtime and renamed into
+// place, so a reader never sees a partial file under the final name. A remote
+// file whose size or mtime changed during the copy fails the attempt
+// (retried). Only regular files are downloaded: a remote symlink or other
+// special entry fails permanently; a directory entry creates the local
+// directory. A rel_path that would leave dest (absolute, "..", a symlink
+// inside dest pointing out) fails permanently and nothing is written: every
+// local operation goes through an os.Root opened on dest. A rename event
+// downloads the new path and, with on_delete: remove, removes the old local
+// copy. On success ev.LocalPath is the absolute local path.
+//
+// Default events: create, modify, rename, and delete with on_delete: remove.
+type Download struct {
+	dest           string // absolute
+	flatten        bool
+	preserveMtime  bool
+	removeOnDelete bool
+	events         eventSet
+	remote         Remote
+	root           string // remote watch root
+	log            *zap.Logger
+	bytes          prometheus.Counter // nil without metrics
+}
+
+var _ Action = (*Download)(nil)
+
+// NewDownload builds a download action; d.Remote is required.
+func NewDownload(cfg config.Action, d Deps) (*Download, error) {
+	if cfg.Dest == "" {
+		return nil, errors.New("dest: required")
+	}
+	dest, err := filepath.Abs(cfg.Dest)
+	if err != nil {
+		return nil, fmt.Errorf("dest %q: %w", cfg.Dest, err)
+	}
+	var remove bool
+	switch cfg.OnDelete {
+	case "", "keep":
+	case "remove":
+		remove = true
+	default:
+		return nil, fmt.Errorf("on_delete: %q is not keep or remove", cfg.OnDelete)
+	}
+	def := []event.Type{event.Create, event.Modify, event.Rename}
+	if remove {
+		def = append(def, event.Delete)
+	}
+	evs, err := newEventSet(cfg.Events, def...)
+	if err != nil {
+		return nil, err
+	}
+	if d.Remote == nil {
+		return nil, errNoRemote
+	}
+	dl := &Download{
+		dest: dest, flatten: cfg.Flatten, preserveMtime: cfg.PreserveMtime,
+		removeOnDelete: remove, events: evs, remote: d.Remote, root: d.Root,
+		log: loggerOrNop(d.Logger),
+	}
+	if d.Metrics != nil && d.Metrics.DownloadBytesTotal != nil {
+		dl.bytes = d.Metrics.DownloadBytesTotal.WithLabelValues(d.Watch)
+	}
+	return dl, nil
+}
+
+// Type implements Action.
+func (*Download) Type() string { return "download" }
+
+// Handles implements Action.
+func (a *Download) Handles(t event.Type) bool { return a.events.has(t) }
+
+// Run implements Action.
+func (a *Download) Run(ctx context.Context, ev *event.Event) error {
+	switch ev.Type {
+	case event.Create, event.Modify:
+		return a.fetch(ctx, ev)
+	case event.Rename:
+		if err := a.fetch(ctx, ev); err != nil {
+			return err
+		}
+		if a.removeOnDelete {
+			return a.removeOld(ev)
+		}
+		return nil
+	case event.Delete:
+		if !a.removeOnDelete {
+			return nil
+		}
+		name, err := a.localName(ev.RelPath)
+		if err != nil {
+			return err
+		}
+		if err := a.removeLocal(name, ev.RelPath, ev.EntryType == "dir"); err != nil {
+			return err
+		}
+		ev.LocalPath = filepath.Join(a.dest, name)
+		return nil
+	default:
+		return Permanent(fmt.Errorf("download %q: unknown event type %q", ev.RelPath, ev.Type))
+	}
+}
+
+// localName maps a rel_path to the name relative to dest, refusing (permanently)
+// any that could leave it.
+func (a *Download) localName(rel string) (string, error) {
+	if err := checkRelPath(rel); err != nil {
+		return "", Permanent(fmt.Errorf("download into %q: %w", a.dest, err))
+	}
+	if a.flatten {
+		rel = path.Base(rel)
+	}
+	return filepath.FromSlash(rel), nil
+}
+
+// localRoot is dest opened as an os.Root, with the error value os.Root uses
+// for a name that leaves it.
+type localRoot struct {
+	*os.Root
+	escapes error
+}
+
+func (a *Download) openRoot() (*localRoot, error) {
+	if err := os.MkdirAll(a.dest, 0o755); err != nil {
+		return nil, fmt.Errorf("create dest %q: %w", a.dest, err)
+	}
+	r, err := os.OpenRoot(a.dest)
+	if err != nil {
+		return nil, fmt.Errorf("open dest %q: %w", a.dest, err)
+	}
+	// os.Root does not export the error it returns for a path that escapes
+	// it. An absolute name is refused before any system call, so probing one
+	// yields that exact error value to classify with errors.Is below.
+	_, probe := r.Lstat("/")
+	var pe *fs.PathError
+	lr := &localRoot{Root: r}
+	if errors.As(probe, &pe) {
+		lr.escapes = pe.Err
+	}
+	return lr, nil
+}
+
+// classify wraps a local filesystem error of op on name: a name that leaves
+// dest (os.Root refused it) or a symlink loop is permanent, anything else
+// (disk full, I/O error) is retried.
+func (a *Download) classify(r *localRoot, op, rel, name string, err error) error {
+	if (r.escapes != nil && errors.Is(err, r.escapes)) || errors.Is(err, syscall.ELOOP) {
+		return Permanent(fmt.Errorf("download %q: %s %q: resolves outside dest %q (a symlink in dest points out?): %w",
+			rel, op, name, a.dest, err))
+	}
+	return fmt.Errorf("download %q: %s %q in %q: %w", rel, op, name, a.dest, err)
+}
+
+func (a *Download) fetch(ctx context.Context, ev *event.Event) error {
+	name, err := a.localName(ev.RelPath)
+	if err != nil {
+		return err
+	}
+	if ev.EntryType == "dir" {
+		return a.makeDir(ev, name)
+	}
+	before, err := a.remote.Lstat(ctx, ev.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return Permanent(fmt.Errorf("download %q: remote file is gone: %w", ev.Path, err))
+	}
+	if err != nil {
+		return fmt.Errorf("download %q: %w", ev.Path, err)
+	}
+	if !before.Mode().IsRegular() {
+		return Permanent(fmt.Errorf("download %q: not a regular file (%s); only regular files are downloaded",
+			ev.Path, before.Mode().Type()))
+	}
+
+	r, err := a.openRoot()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	dir := filepath.Dir(name)
+	if dir != "." {
+		if err := r.MkdirAll(dir, 0o755); err != nil {
+			return a.classify(r, "create directory", ev.RelPath, dir, err)
+		}
+	}
+	tmp, f, err := createTemp(r, dir)
+	if err != nil {
+		return a.classify(r, "create temporary file", ev.RelPath, dir, err)
+	}
+	done := false
+	defer func() {
+		if !done {
+			_ = f.Close()
+			_ = r.Remove(tmp)
+		}
+	}()
+
+	n, err := a.remote.GetTo(ctx, ev.Path, countingWriter{w: f, c: a.bytes}, func(int64) {})
+	if err != nil {
+		return fmt.Errorf("download %q: %w", ev.Path, err)
+	}
+	if err := f.Sync(); err != nil {
+		return a.classify(r, "sync", ev.RelPath, tmp, err)
+	}
+	if err := f.Close(); err != nil {
+		return a.classify(r, "close", ev.RelPath, tmp, err)
+	}
+	after, err := a.remote.Lstat(ctx, ev.Path)
+	if err != nil {
+		return fmt.Errorf("download %q: after transfer: %w", ev.Path, err)
+	}
+	if n != before.Size() || after.Size() != before.Size() || !after.ModTime().Equal(before.ModTime()) ||
+		!after.Mode().IsRegular() {
+		return fmt.Errorf("download %q: %w (size %d, mtime %s before; %d copied; size %d, mtime %s after)",
+			ev.Path, ErrChangedDuringTransfer, before.Size(), before.ModTime().UTC().Format(timeFormat),
+			n, after.Size(), after.ModTime().UTC().Format(timeFormat))
+	}
+	if a.preserveMtime {
+		if err := r.Chtimes(tmp, before.ModTime(), before.ModTime()); err != nil {
+			return a.classify(r, "set mtime of", ev.RelPath, tmp, err)
+		}
+	}
+	if err := r.Rename(tmp, name); err != nil {
+		return a.classify(r, "rename into place", ev.RelPath, name, err)
+	}
+	done = true
+	if err := syncDir(r, dir); err != nil {
+		return a.classify(r, "sync directory", ev.RelPath, dir, err)
+	}
+	ev.LocalPath = filepath.Join(a.dest, name)
+	a.log.Debug("downloaded", zap.String("id", ev.ID), zap.String("path", ev.Path),
+		zap.String("local_path", ev.LocalPath), zap.Int64("bytes", n))
+	return nil
+}
+
+// makeDir creates the local directory for a directory entry (not with
+// flatten, which keeps no directories).
+func (a *Download) makeDir(ev *event.Event, name string) error {
+	if a.flatten {
+		return nil
+	}
+	r, err := a.openRoot()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	if err := r.MkdirAll(name, 0o755); err != nil {
+		return a.classify(r, "create directory", ev.RelPath, name, err)
+	}
+	ev.LocalPath = filepath.Join(a.dest, name)
+	return nil
+}
+
+// removeOld removes the local copy of a renamed entry's old path.
+func (a *Download) removeOld(ev *event.Event) error {
+	oldRel := ev.OldRelPath
+	if oldRel == "" && ev.OldPath != "" && a.root != "" {
+		oldRel = strings.TrimPrefix(ev.OldPath, strings.TrimSuffix(a.root, "/")+"/")
+	}
+	if oldRel == "" || oldRel == ev.OldPath {
+		a.log.Warn("rename: cannot tell the old rel_path; old local copy kept",
+			zap.String("id", ev.ID), zap.String("old_path", ev.OldPath))
+		return nil
+	}
+	oldName, err := a.localName(oldRel)
+	if err != nil {
+		return err
+	}
+	newName, err := a.localName(ev.RelPath)
+	if err != nil {
+		return err
+	}
+	if oldName == newName {
+		return nil
+	}
+	return a.removeLocal(oldName, oldRel, ev.EntryType == "dir")
+}
+
+// removeLocal removes dest/name; a missing file is fine. For a directory
+// entry it is best effort: a directory that still has entries is kept.
+func (a *Download) removeLocal(name, rel string, isDir bool) error {
+	r, err := a.openRoot()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	err = r.Remove(name)
+	switch {
+	case err == nil, errors.Is(err, fs.ErrNotExist):
+		return nil
+	case isDir && (errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, syscall.EEXIST)):
+		a.log.Debug("local directory not empty; kept", zap.String("rel_path", rel))
+		return nil
+	default:
+		return a.classify(r, "remove", rel, name, err)
+	}
+}
+
+// createTemp creates a new file with a random ".sftpwatchd-*.tmp" name in dir
+// inside r, with O_EXCL so it never reuses an existing file.
+func createTemp(r *localRoot, dir string) (string, *os.File, error) {
+	var err error
+	for range 10 {
+		name := filepath.Join(dir, ".sftpwatchd-"+rand.Text()+".tmp")
+		var f *os.File
+		f, err = r.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if err == nil {
+			return name, f, nil
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return "", nil, err
+		}
+	}
+	return "", nil, err
+}
+
+// syncDir fsyncs directory dir inside r so a rename in it is durable.
+func syncDir(r *localRoot, dir string) error {
+	d, err := r.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	return errors.Join(err, d.Close())
+}
+
+// countingWriter adds every byte written to a counter.
+type countingWriter struct {
+	w io.Writer
+	c prometheus.Counter
+}
+
+func (cw countingWriter) Write(p []byte) (int, error) {
+	n, err := cw.w.Write(p)
+	if cw.c != nil && n > 0 {
+		cw.c.Add(float64(n))
+	}
+	return n, err
+}

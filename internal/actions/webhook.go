@@ -1,0 +1,263 @@
+package actions
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/sftpwatchd/sftpwatchd/internal/config"
+	"github.com/sftpwatchd/sftpwatchd/internal/event"
+)
+
+const (
+	// DefaultWebhookTimeout bounds one request when the config gives none.
+	DefaultWebhookTimeout = 10 * time.Second
+	// maxRetryAfter caps a receiver's Retry-After; the dispatcher's own
+	// backoff policy applies on top.
+	maxRetryAfter = 24 * time.Hour
+	// webhookBodyLimit is how much of a response body is read before the
+	// connection is given up rather than drained.
+	webhookBodyLimit = 64 << 10
+)
+
+// Webhook POSTs the event JSON to a URL.
+//
+//   - type: webhook
+//     url: https://hooks.example.com/sftp
+//     headers: {Authorization: "Bearer ${HOOK_TOKEN}"}
+//     secret: ${HOOK_SECRET}      # HMAC-SHA256 signature of the body
+//     timeout: 10s                # per request
+//
+// Headers: Content-Type: application/json, User-Agent: sftpwatchd/<version>,
+// the configured headers, X-Sftpwatchd-Event: <type>,
+// X-Sftpwatchd-Delivery: <event id> (the same on every redelivery) and, with
+// a secret, X-Sftpwatchd-Signature-256: sha256=<hex HMAC-SHA256(secret, body)>.
+// A 2xx answer is success. 4xx other than 408, 425 and 429 fails permanently.
+// Anything else (5xx, 408, 425, 429, 3xx — redirects are not followed —,
+// timeouts, connection errors) is retried, honouring Retry-After (seconds or
+// an HTTP date, capped at 24h).
+//
+// Default events: all.
+type Webhook struct {
+	url       string
+	headers   http.Header
+	secret    []byte
+	timeout   time.Duration
+	userAgent string
+	events    eventSet
+	transport *http.Transport
+	client    *http.Client
+	log       *zap.Logger
+}
+
+var (
+	_ Action = (*Webhook)(nil)
+	_ Closer = (*Webhook)(nil)
+)
+
+// NewWebhook builds a webhook action with its own HTTP client.
+func NewWebhook(cfg config.Action, d Deps) (*Webhook, error) {
+	u, err := url.Parse(cfg.URL)
+	if err != nil {
+		return nil, fmt.Errorf("url %q: %w", cfg.URL, err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("url %q: must be an absolute http:// or https:// URL", cfg.URL)
+	}
+	if cfg.Timeout < 0 {
+		return nil, fmt.Errorf("timeout: %s is negative", cfg.Timeout)
+	}
+	h := http.Header{}
+	for k, v := range cfg.Headers {
+		if !validHeaderName(k) {
+			return nil, fmt.Errorf("headers: invalid header name %q", k)
+		}
+		if strings.ContainsAny(v, "\r\n\x00") {
+			return nil, fmt.Errorf("headers.%s: value contains a line break or NUL", k)
+		}
+		h.Set(k, v)
+	}
+	evs, err := newEventSet(cfg.Events, event.Types...)
+	if err != nil {
+		return nil, err
+	}
+	version := d.Version
+	if version == "" {
+		version = "dev"
+	}
+	tr := &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          16,
+		MaxIdleConnsPerHost:   8,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+	w := &Webhook{
+		url: u.String(), headers: h, timeout: cfg.Timeout, userAgent: "sftpwatchd/" + version,
+		events: evs, transport: tr, log: loggerOrNop(d.Logger),
+		client: &http.Client{
+			Transport: tr,
+			// A redirect is answered as a 3xx and retried: a signed POST is
+			// not silently re-sent elsewhere.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+	}
+	if cfg.Secret != "" {
+		w.secret = []byte(cfg.Secret)
+	}
+	if w.timeout == 0 {
+		w.timeout = DefaultWebhookTimeout
+	}
+	return w, nil
+}
+
+// Type implements Action.
+func (*Webhook) Type() string { return "webhook" }
+
+// Handles implements Action.
+func (a *Webhook) Handles(t event.Type) bool { return a.events.has(t) }
+
+// Close releases idle connections.
+func (a *Webhook) Close() error {
+	a.transport.CloseIdleConnections()
+	return nil
+}
+
+// Sign returns the X-Sftpwatchd-Signature-256 value for body under secret.
+func Sign(secret, body []byte) string {
+	m := hmac.New(sha256.New, secret)
+	m.Write(body)
+	return "sha256=" + hex.EncodeToString(m.Sum(nil))
+}
+
+// Run implements Action.
+func (a *Webhook) Run(ctx context.Context, ev *event.Event) error {
+	body, err := json.Marshal(ev)
+	if err != nil {
+		return Permanent(fmt.Errorf("webhook %s: encode event %q: %w", a.url, ev.ID, err))
+	}
+	rctx, cancel := context.WithTimeout(ctx, a.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(rctx, http.MethodPost, a.url, bytes.NewReader(body))
+	if err != nil {
+		return Permanent(fmt.Errorf("webhook %s: %w", a.url, err))
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", a.userAgent)
+	for k, v := range a.headers {
+		req.Header[k] = slices.Clone(v)
+	}
+	if host := a.headers.Get("Host"); host != "" {
+		req.Host = host
+	}
+	req.Header.Set("X-Sftpwatchd-Event", string(ev.Type))
+	req.Header.Set("X-Sftpwatchd-Delivery", ev.ID)
+	if a.secret != nil {
+		req.Header.Set("X-Sftpwatchd-Signature-256", Sign(a.secret, body))
+	}
+
+	start := time.Now()
+	resp, err := a.client.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("webhook %s: %w", a.url, ctx.Err())
+		}
+		if rctx.Err() != nil {
+			return fmt.Errorf("webhook %s: no answer within %s: %w", a.url, a.timeout, rctx.Err())
+		}
+		return fmt.Errorf("webhook %s: %w", a.url, err)
+	}
+	snippet := readSnippet(resp.Body)
+	resp.Body.Close()
+	fields := []zap.Field{zap.String("id", ev.ID), zap.String("url", a.url), zap.Int("status", resp.StatusCode),
+		zap.Duration("duration", time.Since(start))}
+
+	code := resp.StatusCode
+	if code >= 200 && code < 300 {
+		a.log.Debug("webhook delivered", fields...)
+		return nil
+	}
+	a.log.Warn("webhook refused", append(fields, zap.String("body", snippet))...)
+	err = fmt.Errorf("webhook %s: %s", a.url, resp.Status)
+	if snippet != "" {
+		err = fmt.Errorf("%w: %s", err, snippet)
+	}
+	switch {
+	case code >= 400 && code < 500 && code != http.StatusRequestTimeout &&
+		code != http.StatusTooEarly && code != http.StatusTooManyRequests:
+		return Permanent(err)
+	}
+	if after, ok := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
+		return &RetryAfterError{Err: err, After: after}
+	}
+	return err
+}
+
+// readSnippet drains up to webhookBodyLimit bytes (so the connection can be
+// reused) and returns the first few hundred, trimmed, for messages.
+func readSnippet(r io.Reader) string {
+	var b bytes.Buffer
+	_, _ = io.Copy(&b, io.LimitReader(r, webhookBodyLimit))
+	s := b.Bytes()
+	if len(s) > 256 {
+		s = s[:256]
+	}
+	return strings.TrimSpace(strings.ToValidUTF8(string(s), "?"))
+}
+
+// parseRetryAfter reads a Retry-After value: delay seconds or an HTTP date.
+// A date in the past means no delay; values are capped at maxRetryAfter.
+func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if n < 0 {
+			return 0, false
+		}
+		if n > int64(maxRetryAfter/time.Second) {
+			return maxRetryAfter, true
+		}
+		return time.Duration(n) * time.Second, true
+	}
+	t, err := http.ParseTime(v)
+	if err != nil {
+		return 0, false
+	}
+	d := t.Sub(now)
+	return min(max(d, 0), maxRetryAfter), true
+}
+
+// validHeaderName reports whether s is an RFC 7230 token.
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range []byte(s) {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
