@@ -1,0 +1,74 @@
+package state
+
+import (
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/sftpwatchd/sftpwatchd/internal/diff"
+)
+
+// Watch is everything the poller needs to scan one watch.
+type Watch struct {
+	// Initialized is true once a scan of the watch has been committed; a
+	// watch that is not initialized takes its first scan as the baseline
+	// (or as creates, per its `initial` setting).
+	Initialized bool
+	Snapshot    diff.Snapshot
+	Pending     map[string]diff.Pending
+	// SelfRemoved holds paths the daemon moved or deleted itself.
+	SelfRemoved map[string]bool
+}
+
+// Load reads the stored snapshot, pending entries and self-removed markers
+// of watch. A watch without state gives an uninitialized Watch with empty
+// (non-nil) maps.
+func (s *Store) Load(watch string) (*Watch, error) {
+	w := &Watch{}
+	err := s.view("load", func(tx *bolt.Tx) error {
+		b, ok, err := openWatch(tx, watch)
+		if err != nil || !ok {
+			return err
+		}
+		w.Initialized = b.root.Get([]byte(keyInit)) != nil
+
+		w.Snapshot = make(diff.Snapshot, b.snap.Stats().KeyN)
+		if err := b.snap.ForEach(func(k, v []byte) error {
+			e, err := decodeEntry(v)
+			if err != nil {
+				return fmt.Errorf("snapshot key %s: %w: %w", keyString(k), ErrCorrupt, err)
+			}
+			w.Snapshot[string(k)] = e
+			return nil
+		}); err != nil {
+			return err
+		}
+
+		w.Pending = make(map[string]diff.Pending, b.pending.Stats().KeyN)
+		if err := b.pending.ForEach(func(k, v []byte) error {
+			p, err := decodePending(v)
+			if err != nil {
+				return fmt.Errorf("pending key %s: %w: %w", keyString(k), ErrCorrupt, err)
+			}
+			w.Pending[string(k)] = p
+			return nil
+		}); err != nil {
+			return err
+		}
+
+		w.SelfRemoved = make(map[string]bool, b.self.Stats().KeyN)
+		return b.self.ForEach(func(k, _ []byte) error {
+			w.SelfRemoved[string(k)] = true
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load watch %q from %q: %w", watch, s.path, err)
+	}
+	if w.Snapshot == nil {
+		w.Snapshot = diff.Snapshot{}
+		w.Pending = map[string]diff.Pending{}
+		w.SelfRemoved = map[string]bool{}
+	}
+	return w, nil
+}

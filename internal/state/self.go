@@ -1,0 +1,44 @@
+package state
+
+import (
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// MarkSelfRemoved records that the daemon is about to move or delete
+// relPath itself, so the next scan reports no delete for it. Call it
+// before the remote operation; Commit consumes the marker
+// (Batch.SelfRemovedConsumed) once a scan has seen the path gone.
+func (s *Store) MarkSelfRemoved(watch, relPath string) error {
+	err := s.update("mark self-removed", func(tx *bolt.Tx) error {
+		w, err := ensureWatch(tx, watch)
+		if err != nil {
+			return err
+		}
+		// The value is when the mark was set, for inspection.
+		return w.self.Put([]byte(relPath), binary.BigEndian.AppendUint64(nil, uint64(time.Now().UnixNano())))
+	})
+	if err != nil {
+		return fmt.Errorf("mark %q of watch %q self-removed in %q: %w", relPath, watch, s.path, err)
+	}
+	return nil
+}
+
+// UnmarkSelfRemoved drops the marker of relPath, when the move or delete
+// it announced failed. A path without a marker is not an error.
+func (s *Store) UnmarkSelfRemoved(watch, relPath string) error {
+	err := s.update("unmark self-removed", func(tx *bolt.Tx) error {
+		w, ok, err := openWatch(tx, watch)
+		if err != nil || !ok {
+			return err
+		}
+		return w.self.Delete([]byte(relPath))
+	})
+	if err != nil {
+		return fmt.Errorf("unmark %q of watch %q self-removed in %q: %w", relPath, watch, s.path, err)
+	}
+	return nil
+}
