@@ -106,6 +106,9 @@ type Action struct {
 	URL     string            `mapstructure:"url"`
 	Headers map[string]string `mapstructure:"headers"`
 	Secret  string            `mapstructure:"secret"`
+	// SecretFile names a file holding the secret (trailing newline trimmed);
+	// the loader reads it into Secret. Setting both is an error.
+	SecretFile string `mapstructure:"secret_file"`
 
 	// move
 	To string `mapstructure:"to"`

@@ -1,0 +1,126 @@
+package config
+
+import (
+	"encoding/base64"
+	"fmt"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+
+	"golang.org/x/crypto/ssh"
+)
+
+func (v *validator) host(h *Host, key string) {
+	if h.Name == "" {
+		v.fail(key, "a host needs a name: the key under hosts:")
+	}
+	switch addr, err := normalizeAddress(h.Address); {
+	case h.Address == "":
+		v.fail(key+".address", "is required: host or host:port of the SFTP server")
+	case err != "":
+		v.fail(key+".address", "%s", err)
+	default:
+		h.Address = addr
+	}
+	if h.User == "" {
+		v.fail(key+".user", "is required: the SSH user name")
+	}
+	if h.Password == "" && h.PrivateKeyFile == "" && !h.Agent &&
+		!v.p.has(key+".password") && !v.p.has(key+".password_file") {
+		v.fail(key, "has no way to authenticate: set password (or password_file), private_key_file, or agent: true")
+	}
+	if h.PrivateKeyFile == "" && (h.PrivateKeyPassphrase != "" || h.PrivateKeyPassphraseFile != "") {
+		v.fail(key+".private_key_passphrase", "is set but private_key_file is not")
+	}
+
+	var policies []string
+	if v.set(key+".known_hosts_file") && h.KnownHostsFile != "" {
+		policies = append(policies, "known_hosts_file")
+	}
+	if h.HostKeyFingerprint != "" {
+		policies = append(policies, "host_key_fingerprint")
+	}
+	if h.InsecureIgnoreHostKey {
+		policies = append(policies, "insecure_ignore_host_key")
+	}
+	if len(policies) > 1 {
+		v.fail(key+"."+policies[1], "%s are alternative host key policies; set only one", strings.Join(policies, " and "))
+	}
+	if h.HostKeyFingerprint != "" {
+		if err := checkFingerprint(h.HostKeyFingerprint); err != "" {
+			v.fail(key+".host_key_fingerprint", "%s", err)
+		}
+	}
+
+	if h.MaxConnections < 1 {
+		v.fail(key+".max_connections", "must be at least 1")
+	} else if h.MaxConcurrentRequests < h.MaxConnections {
+		v.fail(key+".max_concurrent_requests", "(%d) must be at least max_connections (%d)", h.MaxConcurrentRequests, h.MaxConnections)
+	}
+	if h.ConnectTimeout <= 0 {
+		v.fail(key+".connect_timeout", "must be positive, such as 10s")
+	}
+	if h.Keepalive < 0 {
+		v.fail(key+".keepalive", "must not be negative (0 disables keepalives)")
+	}
+	known := knownCiphers()
+	for i, c := range h.Ciphers {
+		ck := index(key+".ciphers", i)
+		switch {
+		case c == "":
+			v.fail(ck, "is empty; name a cipher such as aes256-gcm@openssh.com")
+		case !slices.Contains(known, c):
+			v.fail(ck, "%q is not a cipher this program supports%s", truncate(c, 60), didYouMean(c, known))
+		}
+	}
+}
+
+// knownCiphers lists every cipher x/crypto/ssh implements, insecure ones
+// included: naming one explicitly is the operator's choice.
+func knownCiphers() []string {
+	return append(ssh.SupportedAlgorithms().Ciphers, ssh.InsecureAlgorithms().Ciphers...)
+}
+
+// normalizeAddress adds the default port: "host" → "host:22",
+// "[::1]" and "::1" → "[::1]:22". It returns what is wrong, or "".
+func normalizeAddress(a string) (string, string) {
+	if a == "" {
+		return "", "is empty"
+	}
+	if strings.ContainsAny(a, " \t\r\n/@") {
+		return "", fmt.Sprintf("%q must be host or host:port, without a scheme, user or path", truncate(a, 80))
+	}
+	host, port, err := net.SplitHostPort(a)
+	if err != nil {
+		// No port (or a bare IPv6 address).
+		host = strings.TrimSuffix(strings.TrimPrefix(a, "["), "]")
+		if host == "" || strings.ContainsAny(host, "[]") ||
+			(strings.Contains(host, ":") && net.ParseIP(host) == nil) {
+			return "", fmt.Sprintf("%q is not a valid host or host:port", truncate(a, 80))
+		}
+		return net.JoinHostPort(host, DefaultSSHPort), ""
+	}
+	if host == "" {
+		return "", fmt.Sprintf("%q has no host name", truncate(a, 80))
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return "", fmt.Sprintf("%q has an invalid port (1-65535)", truncate(a, 80))
+	}
+	return net.JoinHostPort(host, port), ""
+}
+
+// checkFingerprint accepts the form ssh-keygen -l prints: "SHA256:" and the
+// unpadded base64 of a 32-byte hash (padding is tolerated).
+func checkFingerprint(fp string) string {
+	const usage = `must look like "SHA256:" followed by base64, as printed by ssh-keygen -lf or ssh-keyscan | ssh-keygen -lf -`
+	b64, ok := strings.CutPrefix(fp, "SHA256:")
+	if !ok {
+		return usage
+	}
+	sum, err := base64.RawStdEncoding.DecodeString(strings.TrimRight(b64, "="))
+	if err != nil || len(sum) != 32 {
+		return usage + "; the part after SHA256: is not the base64 of a SHA-256 hash"
+	}
+	return ""
+}
