@@ -135,8 +135,8 @@ func (a *failAction) Run(ctx context.Context, ev *event.Event) error {
 	var err error
 	if k <= a.n && (a.only == "" || a.only == ev.RelPath) {
 		err = a.mk()
+		ev.LocalPath = "garbage from a failed attempt" // must not survive
 	}
-	ev.LocalPath = "garbage from a failed attempt"
 	a.rec.add(call{Action: a.name, ID: ev.ID, RelPath: ev.RelPath, Err: err})
 	return err
 }
@@ -152,6 +152,7 @@ type gateAction struct {
 	inflight, maxInflight atomic.Int32
 	started               chan string // ids, buffered
 	ctxErrs               atomic.Int32
+	finished              atomic.Int32 // runs that returned
 }
 
 var _ actions.Action = (*gateAction)(nil)
@@ -165,6 +166,7 @@ func (a *gateAction) Handles(event.Type) bool { return true }
 func (a *gateAction) Run(ctx context.Context, ev *event.Event) error {
 	n := a.inflight.Add(1)
 	defer a.inflight.Add(-1)
+	defer a.finished.Add(1)
 	for {
 		m := a.maxInflight.Load()
 		if n <= m || a.maxInflight.CompareAndSwap(m, n) {
