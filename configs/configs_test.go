@@ -4,12 +4,9 @@
 package configs_test
 
 import (
-	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/pem"
-	"errors"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -19,7 +16,6 @@ import (
 	"strings"
 	"testing"
 
-	"go.yaml.in/yaml/v3"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/sftpwatchd/sftpwatchd/internal/config"
@@ -257,41 +253,5 @@ func TestReferenceDocumentsEveryKey(t *testing.T) {
 		if !re.Match(raw) {
 			t.Errorf("sftpwatchd.yaml does not document the key %q", k)
 		}
-	}
-}
-
-// The Kubernetes example carries the container config in its ConfigMap; it
-// must be the shipped, tested file and not drift from it.
-func TestKubernetesConfigMapMatchesContainerExample(t *testing.T) {
-	want, err := os.ReadFile("examples/container-sidecar.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := os.ReadFile("../deploy/container/kubernetes-sidecar.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(raw))
-	found := false
-	for {
-		var doc struct {
-			Kind string            `yaml:"kind"`
-			Data map[string]string `yaml:"data"`
-		}
-		if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
-			break
-		} else if err != nil {
-			t.Fatalf("parse kubernetes-sidecar.yaml: %v", err)
-		}
-		if doc.Kind != "ConfigMap" {
-			continue
-		}
-		found = true
-		if got := doc.Data["config.yaml"]; got != string(want) {
-			t.Fatalf("ConfigMap data config.yaml differs from configs/examples/container-sidecar.yaml; copy it over.\n--- ConfigMap:\n%s", got)
-		}
-	}
-	if !found {
-		t.Fatal("no ConfigMap in deploy/container/kubernetes-sidecar.yaml")
 	}
 }
