@@ -177,3 +177,49 @@ func TestKnownHostsLine(t *testing.T) {
 		t.Error("unknown key type accepted")
 	}
 }
+
+func TestProxyCountsFreezesAndCuts(t *testing.T) {
+	t.Parallel()
+	s := Start(t)
+	p := NewProxy(t, s.Addr)
+	cfg := &ssh.ClientConfig{User: s.User, Auth: []ssh.AuthMethod{keyAuth(t, s)},
+		HostKeyCallback: ssh.FixedHostKey(s.HostPublicKey), HostKeyAlgorithms: []string{ssh.KeyAlgoED25519}, Timeout: 10 * time.Second}
+	c1, err := ssh.Dial("tcp", p.Addr, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2, err := ssh.Dial("tcp", p.Addr, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Active() != 2 || p.MaxActive() != 2 || p.Accepted() != 2 {
+		t.Fatalf("active %d max %d accepted %d", p.Active(), p.MaxActive(), p.Accepted())
+	}
+	p.Freeze()
+	replied := make(chan error, 1)
+	go func() { _, _, err := c1.SendRequest("keepalive@openssh.com", true, nil); replied <- err }()
+	select {
+	case <-replied:
+		t.Fatal("request answered through a frozen proxy")
+	case <-time.After(300 * time.Millisecond): // a negative: nothing must arrive in this window
+	}
+	p.Thaw()
+	select {
+	case <-replied:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no answer after thaw")
+	}
+	p.CloseConns()
+	if err := c2.Wait(); err == nil {
+		// Wait returns the reason; any return proves the cut.
+		t.Log("c2 closed cleanly")
+	}
+	c1.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for p.Active() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections still active after CloseConns", p.Active())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
