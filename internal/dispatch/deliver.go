@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/sftpwatchd/sftpwatchd/internal/actions"
+	"github.com/sftpwatchd/sftpwatchd/internal/event"
 )
 
 // pendingOp is a store write that failed and must be repeated before the
@@ -82,7 +83,7 @@ func (d *Dispatcher) deliver(runCtx, stepCtx context.Context, w work) result {
 		a := d.opt.Actions[step]
 		out := ev // the action works on a copy: a failed attempt leaves no trace
 		began := time.Now()
-		err := a.Run(stepCtx, &out)
+		err := runStep(stepCtx, a, &out)
 		d.observe(a.Type(), time.Since(began))
 
 		if err == nil {
@@ -134,6 +135,17 @@ func (d *Dispatcher) deliver(runCtx, stepCtx context.Context, w work) result {
 	}
 }
 
+// runStep runs one attempt of a. A panicking action fails the attempt (and is
+// retried like any failure) instead of taking the daemon down.
+func runStep(ctx context.Context, a actions.Action, ev *event.Event) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("action %s panicked: %v", a.Type(), p)
+		}
+	}()
+	return a.Run(ctx, ev)
+}
+
 func (d *Dispatcher) deadLetter(log *zap.Logger, it Item, reason string) result {
 	id := it.Event.ID
 	log.Error("event dead-lettered", zap.Int("attempts", it.Attempts), zap.String("reason", reason))
@@ -170,7 +182,7 @@ func (d *Dispatcher) storeFailed(log *zap.Logger, w work, err error) result {
 // handles events of type t (len(Actions) when none). Skipped actions are not
 // recorded: Handles depends only on the event type, so a restart skips them
 // the same way.
-func (d *Dispatcher) nextHandled(step int, t eventType) int {
+func (d *Dispatcher) nextHandled(step int, t event.Type) int {
 	step = max(step, 0)
 	for step < len(d.opt.Actions) && !d.opt.Actions[step].Handles(t) {
 		step++

@@ -132,8 +132,8 @@ func (l *loop) nextWake(free int) (time.Time, bool) {
 // while concurrency slots are free. It returns the slots still free.
 func (l *loop) startReady() int {
 	free := l.d.opt.Concurrency - len(l.running)
-	if l.runCtx.Err() != nil {
-		return free
+	if l.runCtx.Err() != nil || l.stepCtx.Err() != nil {
+		return free // a step started now could only fail at once
 	}
 	now := l.d.opt.Now()
 	for free > 0 && l.due.Len() > 0 && !now.Before(l.due[0].until) {
@@ -211,6 +211,12 @@ func (l *loop) handle(r result) {
 		p := &parkedItem{w: r.work, until: r.until, keys: keys}
 		l.parked[r.id] = p
 		heap.Push(&l.due, p)
+		if r.work.pending != opNone {
+			// A store write failed; it may have been written all the same
+			// (an ambiguous commit). The re-read tells: an event gone from the
+			// outbox is dropped instead of being retried forever.
+			l.needRefresh = true
+		}
 	case outAbandoned:
 		l.release(r.id, keys)
 		l.needRefresh = true

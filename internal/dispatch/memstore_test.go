@@ -17,6 +17,7 @@ type memStore struct {
 	outbox   []Item
 	dead     []deadRec
 	fail     map[string]int // op → number of next calls to fail
+	lie      map[string]int // op → number of next calls to perform and then report failing
 	calls    map[string]int // op → calls (including failed ones)
 	attempts []int          // every RecordAttempt value, in order
 }
@@ -31,7 +32,7 @@ type deadRec struct {
 var errInjected = errors.New("injected store failure (disk full)")
 
 func newMemStore() *memStore {
-	return &memStore{fail: map[string]int{}, calls: map[string]int{}}
+	return &memStore{fail: map[string]int{}, lie: map[string]int{}, calls: map[string]int{}}
 }
 
 var _ Store = (*memStore)(nil)
@@ -55,6 +56,24 @@ func (s *memStore) failNext(op string, n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.fail[op] = n
+}
+
+// lieNext makes the next n calls of op take effect but return an error, like
+// a commit whose acknowledgement was lost.
+func (s *memStore) lieNext(op string, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lie[op] = n
+}
+
+// lied reports whether the call of op that just took effect must report an
+// error. Caller holds mu.
+func (s *memStore) lied(op string) error {
+	if s.lie[op] > 0 {
+		s.lie[op]--
+		return fmt.Errorf("%s: acknowledgement lost: %w", op, errInjected)
+	}
+	return nil
 }
 
 func (s *memStore) callCount(op string) int {
@@ -131,7 +150,7 @@ func (s *memStore) Done(watch, id string) error {
 		return fmt.Errorf("done %q: not in outbox", id)
 	}
 	s.outbox = append(s.outbox[:i], s.outbox[i+1:]...)
-	return nil
+	return s.lied("done")
 }
 
 func (s *memStore) DeadLetter(watch, id, reason string, at time.Time) error {

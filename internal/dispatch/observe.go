@@ -2,11 +2,7 @@ package dispatch
 
 import (
 	"time"
-
-	"github.com/sftpwatchd/sftpwatchd/internal/event"
 )
-
-type eventType = event.Type
 
 // Values of the result label of actions_total (SPEC section 5).
 const (

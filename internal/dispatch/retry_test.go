@@ -1,10 +1,12 @@
 package dispatch
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,6 +14,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/sftpwatchd/sftpwatchd/internal/actions"
+	"github.com/sftpwatchd/sftpwatchd/internal/event"
 )
 
 func TestRetryWithBackoff(t *testing.T) {
@@ -280,5 +283,62 @@ func TestStoreErrorsNeverLoseEvents(t *testing.T) {
 	}
 	if n := env.logCount(zapcore.WarnLevel, "read outbox failed; will retry"); n != 2 {
 		t.Errorf("%d outbox-read warnings, want 2", n)
+	}
+}
+
+func TestAmbiguousDoneIsResolvedByRereading(t *testing.T) {
+	// Done is written but reports an error; retrying it fails for good (the
+	// event is gone). The re-read of the outbox shows it is finished.
+	store := newMemStore()
+	store.add(ev("e1", "a"), ev("e2", "a"))
+	store.lieNext("done", 1)
+	rec := &recorder{}
+	opt := fastRetry(3)
+	opt.PollInterval = time.Hour // no help from the safety net
+	opt.Actions = []actions.Action{&recordAction{name: "log", rec: rec}}
+	if s := drain(t, New(store, opt)); s != (Summary{Delivered: 2}) {
+		t.Fatalf("summary = %+v, want 2 delivered", s)
+	}
+	if n := rec.count("log", "e1"); n != 1 {
+		t.Errorf("e1 ran %d times, want 1", n)
+	}
+	if n := rec.count("log", "e2"); n != 1 {
+		t.Errorf("e2 ran %d times, want 1 (after e1's path was released)", n)
+	}
+}
+
+// panicAction panics on its first run of each event.
+type panicAction struct {
+	rec  *recorder
+	seen sync.Map
+}
+
+func (a *panicAction) Type() string            { return "buggy" }
+func (a *panicAction) Handles(event.Type) bool { return true }
+func (a *panicAction) Run(ctx context.Context, ev *event.Event) error {
+	a.rec.add(call{Action: "buggy", ID: ev.ID})
+	if _, again := a.seen.LoadOrStore(ev.ID, true); !again {
+		panic("nil map write in a buggy action")
+	}
+	return nil
+}
+
+func TestPanickingActionIsAFailedAttempt(t *testing.T) {
+	env := newEnv()
+	store := newMemStore()
+	store.add(ev("e1", "a"))
+	rec := &recorder{}
+	opt := fastRetry(3)
+	opt.Logger = env.log
+	opt.Actions = []actions.Action{&panicAction{rec: rec}}
+	if s := drain(t, New(store, opt)); s != (Summary{Delivered: 1}) {
+		t.Fatalf("summary = %+v", s)
+	}
+	if n := rec.count("buggy", "e1"); n != 2 {
+		t.Errorf("ran %d times, want 2 (panic, then retry)", n)
+	}
+	warns := env.logs.FilterMessage("action failed; will retry").All()
+	if len(warns) != 1 || !strings.Contains(fmt.Sprint(warns[0].ContextMap()["error"]), "panicked") {
+		t.Errorf("warnings = %+v", warns)
 	}
 }
