@@ -134,7 +134,7 @@ func applyWatchDefaults(w *Watch, key string, set func(string) bool) {
 		w.Interval = DefaultInterval
 	}
 	if !set(key + ".settle") {
-		w.Settle = w.Interval
+		w.Settle = max(w.Interval, 0) // a bad interval is reported once, not again as settle
 	}
 	if !set(key + ".initial") {
 		w.Initial = DefaultInitial

@@ -15,10 +15,10 @@ import (
 var watchNameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
 
 // The value sets of enumerated settings.
-func logLevels() []string   { return []string{"debug", "info", "warn", "error"} }
-func logFormats() []string  { return []string{"json", "console"} }
-func entryTypes() []string  { return []string{"file", "dir", "symlink"} }
-func eventTypes() []string  { return []string{"create", "modify", "delete", "rename"} }
+func logLevels() []string    { return []string{"debug", "info", "warn", "error"} }
+func logFormats() []string   { return []string{"json", "console"} }
+func entryTypes() []string   { return []string{"file", "dir", "symlink"} }
+func eventTypes() []string   { return []string{"create", "modify", "delete", "rename"} }
 func initialModes() []string { return []string{"baseline", "emit"} }
 
 // validator checks a defaulted Config and collects every problem.
@@ -92,6 +92,9 @@ func checkListen(addr string) string {
 }
 
 func (v *validator) watch(w *Watch, key string) {
+	if v.p.has(key) {
+		return // not a mapping: reported once
+	}
 	switch {
 	case w.Name == "":
 		v.fail(key+".name", "is required: a unique name made of letters, digits, '_', '.' and '-'")
@@ -99,6 +102,8 @@ func (v *validator) watch(w *Watch, key string) {
 		v.fail(key+".name", "%q may only hold letters, digits, '_', '.' and '-'", truncate(w.Name, 60))
 	}
 	switch _, ok := v.c.Hosts[w.Host]; {
+	case v.p.has("hosts"):
+		// hosts: itself is malformed; every reference would fail.
 	case w.Host == "":
 		v.fail(key+".host", "is required: the name of a host under hosts:")
 	case !ok && len(v.c.Hosts) == 0:

@@ -46,6 +46,9 @@ func article(word string) string {
 }
 
 func (v *validator) action(w *Watch, a *Action, key string) {
+	if v.p.has(key) {
+		return // not a mapping: reported once
+	}
 	allowed, ok := actionKeys(a.Type)
 	switch {
 	case a.Type == "":

@@ -12,6 +12,9 @@ import (
 )
 
 func (v *validator) host(h *Host, key string) {
+	if v.p.has(key) {
+		return // not a mapping: reported, and every check below would repeat it
+	}
 	if h.Name == "" {
 		v.fail(key, "a host needs a name: the key under hosts:")
 	}
@@ -94,7 +97,10 @@ func normalizeAddress(a string) (string, string) {
 	host, port, err := net.SplitHostPort(a)
 	if err != nil {
 		// No port (or a bare IPv6 address).
-		host = strings.TrimSuffix(strings.TrimPrefix(a, "["), "]")
+		host = a
+		if strings.HasPrefix(a, "[") && strings.HasSuffix(a, "]") {
+			host = a[1 : len(a)-1]
+		}
 		if host == "" || strings.ContainsAny(host, "[]") ||
 			(strings.Contains(host, ":") && net.ParseIP(host) == nil) {
 			return "", fmt.Sprintf("%q is not a valid host or host:port", truncate(a, 80))

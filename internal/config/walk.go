@@ -304,8 +304,9 @@ func (w *walker) value(n *yaml.Node, f *field, key, envVar string) (any, bool) {
 			w.p.addAt(key, n.Line, "must be a list of strings, for example [a, b], got "+describe(n))
 			return nil, false
 		}
+		// A bad element is reported under its own key and kept as "", so the
+		// list still counts as set (no follow-up "is required").
 		out := make([]any, 0, len(n.Content))
-		good := true
 		for i, item := range n.Content {
 			ik := index(key, i)
 			item = w.resolve(item)
@@ -313,28 +314,25 @@ func (w *walker) value(n *yaml.Node, f *field, key, envVar string) (any, bool) {
 				return nil, false
 			}
 			w.p.lines[ik] = item.Line
-			s, ok := w.str(item, ik)
-			good = good && ok
+			s, _ := w.str(item, ik)
 			out = append(out, s)
 		}
-		return out, good
+		return out, true
 	case kindStringMap:
 		if n.Kind != yaml.MappingNode {
 			w.p.addAt(key, n.Line, "must be a mapping of names to strings, got "+describe(n))
 			return nil, false
 		}
 		out := map[string]any{}
-		good := true
 		for _, p := range w.pairs(n, key, 0) {
 			v := w.resolve(p.val)
 			if v == nil {
 				return nil, false
 			}
-			s, ok := w.str(v, join(key, p.key))
-			good = good && ok
+			s, _ := w.str(v, join(key, p.key))
 			out[p.key] = s
 		}
-		return out, good
+		return out, true
 	}
 	if n.Kind != yaml.ScalarNode {
 		w.p.addAt(key, n.Line, "must be "+kindName(f.kind)+", got "+describe(n))
