@@ -67,6 +67,10 @@ func parse(data []byte, source, base string) (*Config, error) {
 	if !ok {
 		return nil, fail()
 	}
+	if root != nil && !isNull(root) && root.Kind != yaml.MappingNode {
+		p.addAt("", root.Line, "must be a mapping of settings, got "+describe(root))
+		return nil, fail()
+	}
 	w := &walker{p: p, present: map[string]bool{}, env: newEnvLayer(), budget: maxNodes}
 	tree := w.object(root, schemaOf(reflect.TypeFor[Config]()), "", envPrefix)
 	if w.blown {
