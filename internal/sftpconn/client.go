@@ -2,6 +2,7 @@ package sftpconn
 
 import (
 	"errors"
+	"sync"
 
 	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
@@ -13,6 +14,9 @@ import (
 type Client struct {
 	ssh  *ssh.Client // nil when the client was built over a bare pipe (tests)
 	sftp *sftp.Client
+
+	cwdMu sync.Mutex
+	cwd   string // set by Chdir; "" = the server's starting directory
 }
 
 // NewClient wraps an established SFTP session. sshc may be nil, in which

@@ -39,6 +39,19 @@ func rel(p string) string {
 	return p
 }
 
+// fixErr maps errors the way OpenSSH's sftp-server does: ENOTDIR and ELOOP
+// (a path through a file, a link loop) are "no such file".
+func fixErr(err error) error {
+	if errors.Is(err, syscall.ENOTDIR) || errors.Is(err, syscall.ELOOP) {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			return &os.PathError{Op: pe.Op, Path: pe.Path, Err: syscall.ENOENT}
+		}
+		return syscall.ENOENT
+	}
+	return err
+}
+
 func (h *handler) check(paths ...string) error {
 	for _, p := range paths {
 		if err := h.faults.check(cleanAbs(p)); err != nil {
@@ -48,23 +61,35 @@ func (h *handler) check(paths ...string) error {
 	return nil
 }
 
-// Fileread opens a file for reading.
-func (h *handler) Fileread(r *sftp.Request) (io.ReaderAt, error) {
+// fileread opens a file for reading.
+func (h *handler) fileread(r *sftp.Request) (io.ReaderAt, error) {
 	if err := h.check(r.Filepath); err != nil {
 		return nil, err
 	}
-	return h.root.Open(rel(r.Filepath))
+	f, err := h.root.Open(rel(r.Filepath))
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
 }
 
-// Filewrite opens a file for writing (never with O_APPEND: pkg/sftp writes
+// filewrite opens a file for writing (never with O_APPEND: pkg/sftp writes
 // at explicit offsets).
-func (h *handler) Filewrite(r *sftp.Request) (io.WriterAt, error) {
-	return h.openFile(r, os.O_WRONLY)
+func (h *handler) filewrite(r *sftp.Request) (io.WriterAt, error) {
+	f, err := h.openFile(r, os.O_WRONLY)
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
 }
 
-// OpenFile opens a file for reading and writing on one handle.
-func (h *handler) OpenFile(r *sftp.Request) (sftp.WriterAtReaderAt, error) {
-	return h.openFile(r, os.O_RDWR)
+// openFileRW opens a file for reading and writing on one handle.
+func (h *handler) openFileRW(r *sftp.Request) (sftp.WriterAtReaderAt, error) {
+	f, err := h.openFile(r, os.O_RDWR)
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
 }
 
 func (h *handler) openFile(r *sftp.Request, access int) (*os.File, error) {
@@ -89,8 +114,8 @@ func (h *handler) openFile(r *sftp.Request, access int) (*os.File, error) {
 	return h.root.OpenFile(rel(r.Filepath), flag, perm)
 }
 
-// Filecmd runs Setstat, Rename, Rmdir, Mkdir, Link, Symlink and Remove.
-func (h *handler) Filecmd(r *sftp.Request) error {
+// filecmd runs Setstat, Rename, Rmdir, Mkdir, Link, Symlink and Remove.
+func (h *handler) filecmd(r *sftp.Request) error {
 	switch r.Method {
 	case "Setstat":
 		if err := h.check(r.Filepath); err != nil {
@@ -156,8 +181,8 @@ func (h *handler) Filecmd(r *sftp.Request) error {
 	return sftp.ErrSSHFxOpUnsupported
 }
 
-// PosixRename is posix-rename@openssh.com: rename, replacing the target.
-func (h *handler) PosixRename(r *sftp.Request) error {
+// posixRename is posix-rename@openssh.com: rename, replacing the target.
+func (h *handler) posixRename(r *sftp.Request) error {
 	if err := h.check(r.Filepath, r.Target); err != nil {
 		return err
 	}
@@ -199,8 +224,8 @@ func (h *handler) setstat(r *sftp.Request) error {
 	return nil
 }
 
-// Filelist lists a directory (Method "List") or stats one path ("Stat").
-func (h *handler) Filelist(r *sftp.Request) (sftp.ListerAt, error) {
+// filelist lists a directory (Method "List") or stats one path ("Stat").
+func (h *handler) filelist(r *sftp.Request) (sftp.ListerAt, error) {
 	if err := h.check(r.Filepath); err != nil {
 		return nil, err
 	}
@@ -227,8 +252,8 @@ func (h *handler) Filelist(r *sftp.Request) (sftp.ListerAt, error) {
 	return nil, sftp.ErrSSHFxOpUnsupported
 }
 
-// Lstat stats a path without following a final symbolic link.
-func (h *handler) Lstat(r *sftp.Request) (sftp.ListerAt, error) {
+// lstat stats a path without following a final symbolic link.
+func (h *handler) lstat(r *sftp.Request) (sftp.ListerAt, error) {
 	if err := h.check(r.Filepath); err != nil {
 		return nil, err
 	}
@@ -239,8 +264,8 @@ func (h *handler) Lstat(r *sftp.Request) (sftp.ListerAt, error) {
 	return listerAt{fi}, nil
 }
 
-// Readlink returns a symbolic link's target as stored.
-func (h *handler) Readlink(p string) (string, error) {
+// readlink returns a symbolic link's target as stored.
+func (h *handler) readlink(p string) (string, error) {
 	if err := h.check(p); err != nil {
 		return "", err
 	}
@@ -250,12 +275,12 @@ func (h *handler) Readlink(p string) (string, error) {
 // maxSymlinkHops bounds symbolic-link resolution in RealPath, like ELOOP.
 const maxSymlinkHops = 40
 
-// RealPath canonicalises p in the client's view of the tree ("/" is the
+// realPath canonicalises p in the client's view of the tree ("/" is the
 // root), resolving symbolic links component by component. A link that
 // climbs above "/" stops at "/", as in a chroot; an absolute link target is
 // taken from "/". A missing final part is kept as named, like OpenSSH's
 // sftp-server does for the last component.
-func (h *handler) RealPath(p string) (string, error) {
+func (h *handler) realPath(p string) (string, error) {
 	if err := h.check(p); err != nil {
 		return "", err
 	}
@@ -321,4 +346,55 @@ func (l listerAt) ListAt(dst []os.FileInfo, off int64) (int, error) {
 		return n, io.EOF
 	}
 	return n, nil
+}
+
+// The pkg/sftp handler methods: each maps its error with fixErr.
+
+// Fileread opens a file for reading.
+func (h *handler) Fileread(r *sftp.Request) (io.ReaderAt, error) {
+	ra, err := h.fileread(r)
+	return ra, fixErr(err)
+}
+
+// Filewrite opens a file for writing (never with O_APPEND: pkg/sftp writes
+// at explicit offsets).
+func (h *handler) Filewrite(r *sftp.Request) (io.WriterAt, error) {
+	wa, err := h.filewrite(r)
+	return wa, fixErr(err)
+}
+
+// OpenFile opens a file for reading and writing on one handle.
+func (h *handler) OpenFile(r *sftp.Request) (sftp.WriterAtReaderAt, error) {
+	rw, err := h.openFileRW(r)
+	return rw, fixErr(err)
+}
+
+// Filecmd runs Setstat, Rename, Rmdir, Mkdir, Link, Symlink and Remove.
+func (h *handler) Filecmd(r *sftp.Request) error { return fixErr(h.filecmd(r)) }
+
+// PosixRename is posix-rename@openssh.com: rename, replacing the target.
+func (h *handler) PosixRename(r *sftp.Request) error { return fixErr(h.posixRename(r)) }
+
+// Filelist lists a directory (Method "List") or stats one path ("Stat").
+func (h *handler) Filelist(r *sftp.Request) (sftp.ListerAt, error) {
+	l, err := h.filelist(r)
+	return l, fixErr(err)
+}
+
+// Lstat stats a path without following a final symbolic link.
+func (h *handler) Lstat(r *sftp.Request) (sftp.ListerAt, error) {
+	l, err := h.lstat(r)
+	return l, fixErr(err)
+}
+
+// Readlink returns a symbolic link's target as stored.
+func (h *handler) Readlink(p string) (string, error) {
+	t, err := h.readlink(p)
+	return t, fixErr(err)
+}
+
+// RealPath canonicalises p; see realPath.
+func (h *handler) RealPath(p string) (string, error) {
+	rp, err := h.realPath(p)
+	return rp, fixErr(err)
 }

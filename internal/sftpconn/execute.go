@@ -1,0 +1,81 @@
+package sftpconn
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// cancelGrace is how long a cancelled Execute waits for the session to end.
+const cancelGrace = 250 * time.Millisecond
+
+// Execute runs cmd on the server in a new SSH session and returns its
+// combined stdout and stderr (pysftp's execute). The command goes to the
+// user's login shell as a single string: quoting is the caller's business,
+// and it runs without regard to the working directory set by Chdir. A
+// non-zero exit is an error (*ssh.ExitError) returned together with the
+// output. Cancelling ctx sends SIGKILL to the command, closes the session
+// and returns an error wrapping ctx.Err(). It fails
+// with ErrNoSSH on a client that has no SSH connection.
+func (c *Client) Execute(ctx context.Context, cmd string) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if c.ssh == nil {
+		return nil, fmt.Errorf("execute: %w", ErrNoSSH)
+	}
+	sess, err := c.ssh.NewSession()
+	if err != nil {
+		return nil, fmt.Errorf("execute: new session: %w", err)
+	}
+	defer sess.Close()
+
+	var out lockedBuffer
+	sess.Stdout = &out
+	sess.Stderr = &out
+	done := make(chan error, 1)
+	go func() { done <- sess.Run(cmd) }()
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		// Ask for the command to be killed (OpenSSH honours signal requests)
+		// and close the channel; Run may only end when the command does, so
+		// wait for it briefly and otherwise leave it to finish on its own.
+		_ = sess.Signal(ssh.SIGKILL)
+		sess.Close()
+		t := time.NewTimer(cancelGrace)
+		defer t.Stop()
+		select {
+		case <-done:
+		case <-t.C:
+		}
+		return out.Bytes(), fmt.Errorf("execute: %w", ctx.Err())
+	}
+	if err != nil {
+		return out.Bytes(), fmt.Errorf("execute: %w", err)
+	}
+	return out.Bytes(), nil
+}
+
+// lockedBuffer is the combined output: x/crypto/ssh copies stdout and
+// stderr from two goroutines.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) Bytes() []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return bytes.Clone(b.buf.Bytes())
+}
