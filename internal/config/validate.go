@@ -100,6 +100,11 @@ func (v *validator) watch(w *Watch, key string) {
 		v.fail(key+".name", "is required: a unique name made of letters, digits, '_', '.' and '-'")
 	case !watchNameRE.MatchString(w.Name):
 		v.fail(key+".name", "%q may only hold letters, digits, '_', '.' and '-'", truncate(w.Name, 60))
+	case w.Name == "." || w.Name == "..":
+		// Allowed by the SPEC's pattern, but the name keys state and metrics
+		// and may become a path element somewhere: refuse the two that would
+		// mean "here" and "the parent".
+		v.fail(key+".name", "%q cannot be a watch name", w.Name)
 	}
 	switch _, ok := v.c.Hosts[w.Host]; {
 	case v.p.has("hosts"):

@@ -41,6 +41,7 @@ func TestValidationRules(t *testing.T) {
 		{"name required", doc(okHost, "host: partner, path: /in", ""), "watches[0].name", "is required"},
 		{"name charset", doc(okHost, `name: "a b", host: partner, path: /in`, ""), "watches[0].name", "may only hold"},
 		{"name hostile", doc(okHost, `name: "$(touch PWNED)", host: partner, path: /in`, ""), "watches[0].name", "may only hold"},
+		{"name dotdot", doc(okHost, `name: "..", host: partner, path: /in`, ""), "watches[0].name", "cannot be a watch name"},
 		{"name unique", doc(okHost, okWatch, "  - {"+okWatch+"}\n"), "watches[1].name", "already the name of watches[0]"},
 		{"host required", doc(okHost, "name: w, path: /in", ""), "watches[0].host", "is required"},
 		{"host unknown", doc(okHost, "name: w, host: partnr, path: /in", ""), "watches[0].host", `not defined under hosts: (did you mean "partner"?)`},
