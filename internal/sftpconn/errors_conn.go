@@ -1,0 +1,140 @@
+package sftpconn
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"syscall"
+
+	"github.com/pkg/sftp"
+	"golang.org/x/crypto/ssh/knownhosts"
+)
+
+// Operations a DialError names.
+const (
+	OpConfig    = "config"    // the HostConfig cannot be used (bad cipher, unreadable key file)
+	OpConnect   = "connect"   // TCP connect
+	OpHandshake = "handshake" // SSH version exchange and key exchange
+	OpHostKey   = "hostkey"   // the server's host key was not accepted
+	OpAuth      = "auth"      // authentication failed or could not be attempted
+	OpSFTP      = "sftp"      // the sftp subsystem could not be started
+)
+
+// DialError is why Dial failed: which host, which address, at which step.
+type DialError struct {
+	Host string // the host's config name
+	Addr string // host:port dialled
+	Op   string // one of the Op constants
+	Err  error
+}
+
+func (e *DialError) Error() string {
+	return fmt.Sprintf("host %q (%s): %v", e.Host, e.Addr, e.Err)
+}
+
+func (e *DialError) Unwrap() error { return e.Err }
+
+// permanent reports whether dialling again cannot help without a change of
+// configuration or of the server's keys.
+func (e *DialError) permanent() bool {
+	switch e.Op {
+	case OpConfig, OpHostKey, OpAuth:
+		return true
+	}
+	return false
+}
+
+// IsAuthError reports whether err is an authentication failure (wrong
+// password, key not accepted, undecryptable key file): retrying will not
+// help.
+func IsAuthError(err error) bool {
+	var de *DialError
+	return errors.As(err, &de) && de.Op == OpAuth
+}
+
+// IsHostKeyError reports whether err is a rejected host key (unknown,
+// changed, revoked, or not the pinned fingerprint).
+func IsHostKeyError(err error) bool {
+	var de *DialError
+	if errors.As(err, &de) && de.Op == OpHostKey {
+		return true
+	}
+	var he *HostKeyError
+	return errors.As(err, &he)
+}
+
+// IsPermanentDialError reports whether err is a dial error retrying cannot
+// fix: authentication, host key or configuration.
+func IsPermanentDialError(err error) bool {
+	var de *DialError
+	return errors.As(err, &de) && de.permanent()
+}
+
+// ErrPoolClosed is returned by Pool.Do after Pool.Close.
+var ErrPoolClosed = errors.New("sftp connection pool is closed")
+
+// ErrKeepaliveTimeout is why a connection was closed when the server
+// stopped answering keepalives.
+var ErrKeepaliveTimeout = errors.New("server stopped answering keepalives")
+
+// ConnectionError wraps an error from Pool.Do's function that broke the
+// connection it ran on. The connection has been dropped; calling Do again
+// dials a new one.
+type ConnectionError struct {
+	Host string
+	Err  error
+}
+
+func (e *ConnectionError) Error() string {
+	return fmt.Sprintf("host %q: connection lost: %v", e.Host, e.Err)
+}
+
+func (e *ConnectionError) Unwrap() error { return e.Err }
+
+// IsConnectionError reports whether err means the SSH connection is gone
+// or unusable (as opposed to an SFTP status such as "no such file"): EOF,
+// a lost SFTP connection, network errors, a failed keepalive, a dial that
+// failed for a reason other than auth or host key. An operation that failed this way may succeed on a new connection.
+func IsConnectionError(err error) bool {
+	if err == nil {
+		return false
+	}
+	var ce *ConnectionError
+	if errors.As(err, &ce) {
+		return true
+	}
+	var se *sftp.StatusError
+	if errors.As(err, &se) {
+		// A status from the server: the connection worked.
+		code := se.FxCode()
+		return code == sftp.ErrSSHFxConnectionLost || code == sftp.ErrSSHFxNoConnection
+	}
+	// Host key and authentication failures are not cured by reconnecting.
+	if IsPermanentDialError(err) {
+		return false
+	}
+	var de *DialError
+	if errors.As(err, &de) {
+		return true
+	}
+	var ne net.Error
+	var ke *knownhosts.KeyError
+	switch {
+	case errors.As(err, &ke):
+		return false
+	case errors.Is(err, sftp.ErrSSHFxConnectionLost),
+		errors.Is(err, sftp.ErrSSHFxNoConnection),
+		errors.Is(err, io.EOF),
+		errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, io.ErrClosedPipe),
+		errors.Is(err, net.ErrClosed),
+		errors.Is(err, syscall.ECONNRESET),
+		errors.Is(err, syscall.ECONNABORTED),
+		errors.Is(err, syscall.EPIPE),
+		errors.Is(err, ErrKeepaliveTimeout),
+		errors.As(err, &ne):
+		return true
+	}
+	return false
+}
