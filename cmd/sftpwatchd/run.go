@@ -83,7 +83,7 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger, reload func
 	tracker := httpapi.NewTracker(time.Now)
 	srv := httpapi.New(httpapi.Options{Listen: cfg.HTTP.Listen, Registry: reg, Readiness: tracker, Logger: log})
 	if err := srv.Start(); err != nil {
-		return fmt.Errorf("http.listen: %w", err)
+		return err
 	}
 	defer func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -75,6 +75,7 @@ func (d *Daemon) Apply(cfg *config.Config) error {
 			continue
 		}
 		if _, ok := newPools[h.Name]; !ok {
+			d.deps.Metrics.InitHost(h.Name)
 			newPools[h.Name] = &hostPool{cfg: h, pool: sftpconn.NewPool(HostConfig(h),
 				d.deps.Logger.With(zap.String("host", h.Name)), d.deps.Metrics)}
 		}
@@ -111,6 +112,9 @@ func (d *Daemon) Apply(cfg *config.Config) error {
 		}
 		stopping = append(stopping, r)
 		delete(d.running, name)
+		if _, keep := want[name]; !keep {
+			d.deps.Metrics.ForgetWatch(name)
+		}
 	}
 	d.stopAll(stopping, cfg.ShutdownTimeout)
 	// Swap pools, closing the ones no longer needed.
@@ -128,6 +132,7 @@ func (d *Daemon) Apply(cfg *config.Config) error {
 		if !used[name] {
 			_ = p.pool.Close()
 			delete(d.pools, name)
+			d.deps.Metrics.ForgetHost(name)
 		}
 	}
 	names := make([]string, 0, len(built))
@@ -136,6 +141,10 @@ func (d *Daemon) Apply(cfg *config.Config) error {
 	}
 	sort.Strings(names)
 	for _, name := range names {
+		d.deps.Metrics.InitWatch(name)
+		for _, a := range built[name].chain {
+			d.deps.Metrics.InitAction(name, a.Type())
+		}
 		d.running[name] = d.start(built[name])
 		d.deps.Logger.Info("watch started", zap.String("watch", name), zap.String("host", built[name].cfg.Host),
 			zap.String("path", built[name].cfg.Path), zap.Duration("interval", built[name].cfg.Interval))
