@@ -6,7 +6,7 @@ LDFLAGS  := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 BIN      := bin/sftpwatchd
 FUZZTIME ?= 10s
 
-.PHONY: all build test fuzz lint bench demo clean
+.PHONY: all build test fuzz lint bench demo install clean
 
 all: build
 
@@ -18,6 +18,8 @@ build:
 test:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 25m ./...
+	bash deploy/check-systemd.sh
+	bash deploy/check-monitoring.sh
 	$(MAKE) fuzz
 
 fuzz:
@@ -34,6 +36,19 @@ lint:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# An embedded SFTP server on 127.0.0.1 serving a new temp dir, watched with a
+# log action: drop files into the printed directory and watch the events.
+demo: build
+	$(BIN) demo
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+install: build
+	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/sftpwatchd
+	install -D -m 0644 deploy/systemd/sftpwatchd.service $(DESTDIR)/etc/systemd/system/sftpwatchd.service
+	install -D -m 0644 deploy/systemd/sftpwatchd.sysusers $(DESTDIR)/usr/lib/sysusers.d/sftpwatchd.conf
+	test -e $(DESTDIR)/etc/sftpwatchd/config.yaml || install -D -m 0640 configs/sftpwatchd.yaml $(DESTDIR)/etc/sftpwatchd/config.yaml
 
 clean:
 	rm -rf bin

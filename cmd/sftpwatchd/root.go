@@ -21,6 +21,11 @@ Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.`,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr(err) })
 	root.AddCommand(
+		newRunCommand(),
+		newOnceCommand(),
+		newLsCommand(),
+		newCheckCommand(),
+		newDemoCommand(),
 		newVersionCommand(),
 	)
 	return root
