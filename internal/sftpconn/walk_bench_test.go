@@ -21,9 +21,9 @@ import (
 // pysftp's walktree (which is slower still: it also stats every entry).
 
 const (
-	benchTop      = 40   // directories under the root
-	benchPerTop   = 49   // directories under each of those: 40 + 40×49 = 2,000
-	benchFiles    = 10   // files in every directory, root included
+	benchTop      = 40 // directories under the root
+	benchPerTop   = 49 // directories under each of those: 40 + 40×49 = 2,000
+	benchFiles    = 10 // files in every directory, root included
 	benchLatency  = 2 * time.Millisecond
 	benchDirCount = benchTop + benchTop*benchPerTop + 1 // with the root
 )
