@@ -1,0 +1,378 @@
+package sftpconn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/sftpwatchd/sftpwatchd/internal/metrics"
+)
+
+// Redial backoff after a failed dial: doubling from minBackoff to
+// maxBackoff, jittered to between half and all of that.
+const (
+	minBackoff = 200 * time.Millisecond
+	maxBackoff = 30 * time.Second
+)
+
+// Pool shares up to MaxConnections SSH connections to one host among any
+// number of goroutines. Each connection carries many calls at once (pkg/sftp
+// pipelines requests); a new connection is dialled only when every open
+// one already carries MaxConcurrentRequests/MaxConnections calls. At most
+// MaxConcurrentRequests calls run at once across the pool.
+//
+// A connection that breaks (an error from fn for which IsConnectionError
+// holds, or the SSH connection ending) is dropped and closed once its
+// calls return; the next call dials a new one. Dials that fail are retried
+// with backoff while the caller's context allows, except authentication
+// and host key failures, which are returned at once.
+type Pool struct {
+	cfg     HostConfig
+	host    string
+	perConn int // calls per connection before another is dialled
+	log     *zap.Logger
+	m       *metrics.Metrics
+
+	sem         chan struct{} // one token per call in flight
+	closeCtx    context.Context
+	closeCancel context.CancelFunc
+
+	mu       sync.Mutex
+	conns    []*poolConn // usable connections
+	dialing  bool
+	closed   bool
+	changed  chan struct{} // closed and replaced whenever the state above changes
+	failures int           // consecutive failed dials
+	retryAt  time.Time     // no dial before this after a failure
+	lastErr  error         // of the last failed dial
+}
+
+var _ Doer = (*Pool)(nil)
+
+// poolConn is one pooled connection.
+type poolConn struct {
+	c        *Client
+	dead     <-chan struct{} // closed when the SSH connection ends
+	inflight int             // calls running on it (guarded by Pool.mu)
+	broken   bool            // dropped from the pool; close at inflight 0
+	once     sync.Once
+}
+
+func (pc *poolConn) close() error {
+	var err error
+	pc.once.Do(func() { err = pc.c.Close() })
+	return err
+}
+
+func (pc *poolConn) isDead() bool {
+	select {
+	case <-pc.dead:
+		return true
+	default:
+		return false
+	}
+}
+
+// NewPool creates a pool for the host; it dials on first use. m may be nil.
+func NewPool(cfg HostConfig, log *zap.Logger, m *metrics.Metrics) *Pool {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	cfg = cfg.withDefaults()
+	per := (cfg.MaxConcurrentRequests + cfg.MaxConnections - 1) / cfg.MaxConnections
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Pool{
+		cfg: cfg, host: cfg.displayName(), perConn: max(per, 1), log: log, m: m,
+		sem:      make(chan struct{}, cfg.MaxConcurrentRequests),
+		closeCtx: ctx, closeCancel: cancel,
+		changed: make(chan struct{}),
+	}
+}
+
+// Host is the name of the host the pool connects to.
+func (p *Pool) Host() string { return p.host }
+
+// Do runs fn with a connected Client, waiting (while ctx allows) for a
+// free request slot and, if needed, a connection. fn may run concurrently
+// with other calls on the same Client. Do does not retry fn: when fn's
+// error shows the connection broke, the connection is dropped and the
+// error is returned as a *ConnectionError (IsConnectionError holds), and
+// the caller decides whether to call Do again.
+func (p *Pool) Do(ctx context.Context, fn func(*Client) error) (err error) {
+	select {
+	case <-p.closeCtx.Done():
+		return ErrPoolClosed
+	default:
+	}
+	select {
+	case p.sem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-p.closeCtx.Done():
+		return ErrPoolClosed
+	}
+	defer func() { <-p.sem }()
+
+	pc, err := p.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { p.release(pc, err) }() // also on panic in fn
+	err = fn(pc.c)
+	var ce *ConnectionError
+	if IsConnectionError(err) && !errors.As(err, &ce) {
+		err = &ConnectionError{Host: p.host, Err: err}
+	}
+	return err
+}
+
+// acquire returns the connection the call runs on, counted in flight.
+func (p *Pool) acquire(ctx context.Context) (*poolConn, error) {
+	for {
+		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
+			return nil, ErrPoolClosed
+		}
+		toClose := p.reapLocked()
+		best := p.leastLoadedLocked()
+		now := time.Now()
+		backingOff := now.Before(p.retryAt)
+		full := best == nil || best.inflight >= p.perConn
+		canDial := !p.dialing && len(p.conns) < p.cfg.MaxConnections && !backingOff
+
+		switch {
+		case best != nil && (!full || !canDial):
+			// Room on an open connection, or no new one may be dialled
+			// now: share the least loaded.
+			best.inflight++
+			p.mu.Unlock()
+			closeAll(toClose)
+			return best, nil
+		case canDial:
+			p.dialing = true
+			p.mu.Unlock()
+			closeAll(toClose)
+			pc, err := p.dialOne(ctx)
+			if pc != nil {
+				return pc, nil
+			}
+			if err != nil {
+				return nil, err
+			}
+			continue // the dial failed but may be retried: wait for the backoff
+		case best == nil && backingOff && !p.dialing && IsPermanentDialError(p.lastErr):
+			err := p.lastErr
+			p.mu.Unlock()
+			closeAll(toClose)
+			return nil, err
+		}
+		// No connection yet: wait for a dial in progress, the end of the
+		// backoff, or a call to finish.
+		ch, wait, lastErr := p.changed, time.Until(p.retryAt), p.lastErr
+		p.mu.Unlock()
+		closeAll(toClose)
+		if err := p.wait(ctx, ch, wait, lastErr); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// wait blocks until ch is closed, wait has passed (if positive), ctx ends
+// or the pool closes.
+func (p *Pool) wait(ctx context.Context, ch <-chan struct{}, wait time.Duration, lastErr error) error {
+	var timer <-chan time.Time
+	if wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		timer = t.C
+	}
+	select {
+	case <-ch:
+	case <-timer:
+	case <-p.closeCtx.Done():
+		return ErrPoolClosed
+	case <-ctx.Done():
+		if lastErr != nil {
+			return fmt.Errorf("host %q: gave up waiting for a connection: %w; last dial: %w", p.host, ctx.Err(), lastErr)
+		}
+		return ctx.Err()
+	}
+	return nil
+}
+
+// dialOne dials one connection, with p.dialing set by the caller. It
+// returns the new connection (counted in flight for the caller), or an
+// error to return to the caller, or neither when the caller should wait
+// for the backoff and try again.
+func (p *Pool) dialOne(ctx context.Context) (*poolConn, error) {
+	dctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(p.closeCtx, cancel)
+	c, dead, err := dial(dctx, p.cfg, p.log)
+	stop()
+	cancel()
+
+	var discard *Client // closed after the lock is released
+	defer func() {
+		if discard != nil {
+			discard.Close()
+		}
+	}()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.dialing = false
+	p.notifyLocked()
+	if err == nil {
+		p.countDial("ok")
+		if p.closed {
+			discard = c
+			return nil, ErrPoolClosed
+		}
+		pc := &poolConn{c: c, dead: dead, inflight: 1}
+		p.conns = append(p.conns, pc)
+		p.failures, p.retryAt, p.lastErr = 0, time.Time{}, nil
+		p.setGaugeLocked()
+		p.log.Info("connected", zap.Int("connections", len(p.conns)),
+			zap.String("server_version", c.ServerVersion()))
+		return pc, nil
+	}
+	p.countDial("error")
+	if p.closed {
+		return nil, ErrPoolClosed
+	}
+	if ctx.Err() != nil {
+		// The caller gave up; that says nothing about the server.
+		return nil, err
+	}
+	p.failures++
+	backoff := backoffFor(p.failures)
+	p.retryAt, p.lastErr = time.Now().Add(backoff), err
+	if IsPermanentDialError(err) {
+		p.log.Error("dial failed; not retrying until asked again", zap.Error(err))
+		return nil, err
+	}
+	p.log.Warn("dial failed; will retry", zap.Error(err), zap.Int("attempt", p.failures),
+		zap.Duration("backoff", backoff))
+	return nil, nil
+}
+
+// release ends a call on pc; a connection error from fn drops pc.
+func (p *Pool) release(pc *poolConn, err error) {
+	p.mu.Lock()
+	pc.inflight--
+	if !pc.broken && (IsConnectionError(err) || pc.isDead()) {
+		p.log.Warn("dropping broken connection", zap.Error(err))
+		p.dropLocked(pc)
+	}
+	closeNow := pc.broken && pc.inflight == 0
+	p.notifyLocked()
+	p.mu.Unlock()
+	if closeNow {
+		pc.close() //nolint:errcheck // it is broken already
+	}
+}
+
+// reapLocked drops connections whose SSH connection ended while idle and
+// returns those with no calls left, to close outside the lock.
+func (p *Pool) reapLocked() []*poolConn {
+	var idle []*poolConn
+	for _, pc := range append([]*poolConn(nil), p.conns...) {
+		if pc.isDead() {
+			p.log.Info("connection closed by the server or keepalive; dropping it")
+			p.dropLocked(pc)
+			if pc.inflight == 0 {
+				idle = append(idle, pc)
+			}
+		}
+	}
+	return idle
+}
+
+func (p *Pool) dropLocked(pc *poolConn) {
+	pc.broken = true
+	for i, q := range p.conns {
+		if q == pc {
+			p.conns = append(p.conns[:i], p.conns[i+1:]...)
+			break
+		}
+	}
+	p.setGaugeLocked()
+}
+
+func (p *Pool) leastLoadedLocked() *poolConn {
+	var best *poolConn
+	for _, pc := range p.conns {
+		if best == nil || pc.inflight < best.inflight {
+			best = pc
+		}
+	}
+	return best
+}
+
+func (p *Pool) notifyLocked() {
+	close(p.changed)
+	p.changed = make(chan struct{})
+}
+
+func (p *Pool) setGaugeLocked() {
+	if p.m != nil {
+		p.m.SFTPConnections.WithLabelValues(p.host).Set(float64(len(p.conns)))
+	}
+}
+
+func (p *Pool) countDial(result string) {
+	if p.m != nil {
+		p.m.SFTPDialsTotal.WithLabelValues(p.host, result).Inc()
+	}
+}
+
+// Close closes every connection; calls still running see their requests
+// fail, and later calls to Do return ErrPoolClosed. Close is idempotent.
+func (p *Pool) Close() error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	conns := p.conns
+	p.conns = nil
+	for _, pc := range conns {
+		pc.broken = true
+	}
+	p.setGaugeLocked()
+	p.notifyLocked()
+	p.mu.Unlock()
+	p.closeCancel()
+
+	var errs []error
+	for _, pc := range conns {
+		if err := pc.close(); err != nil && !IsConnectionError(err) {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("close connections to host %q: %w", p.host, err)
+	}
+	return nil
+}
+
+func closeAll(pcs []*poolConn) {
+	for _, pc := range pcs {
+		pc.close() //nolint:errcheck // dead already
+	}
+}
+
+// backoffFor is the jittered wait after the n-th consecutive failure.
+func backoffFor(n int) time.Duration {
+	d := maxBackoff
+	if n < 20 {
+		d = min(maxBackoff, minBackoff<<(n-1))
+	}
+	return d/2 + rand.N(d/2+1)
+}
