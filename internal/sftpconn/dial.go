@@ -40,6 +40,9 @@ func dial(ctx context.Context, cfg HostConfig, log *zap.Logger) (*Client, <-chan
 	fail := func(op string, err error) (*Client, <-chan struct{}, error) {
 		return nil, nil, &DialError{Host: cfg.displayName(), Addr: addr, Op: op, Err: err}
 	}
+	if err := cfg.Validate(); err != nil {
+		return fail(OpConfig, err)
+	}
 	ciphers, err := cfg.ciphers()
 	if err != nil {
 		return fail(OpConfig, err)

@@ -168,6 +168,12 @@ func TestDialConnectionRefused(t *testing.T) {
 	if !errors.As(err, &de) || de.Op != OpConnect || de.Addr != addr || !IsConnectionError(err) {
 		t.Fatalf("refused: %v", err)
 	}
+
+	// An empty address must not quietly mean localhost:22.
+	_, err = Dial(context.Background(), HostConfig{Name: "empty", User: "u", Password: "p", InsecureIgnoreHostKey: true}, zap.NewNop())
+	if !errors.As(err, &de) || de.Op != OpConfig || IsConnectionError(err) {
+		t.Fatalf("empty address: %v", err)
+	}
 }
 
 func TestKeepaliveDetectsFrozenServer(t *testing.T) {
