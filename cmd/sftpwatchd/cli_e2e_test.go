@@ -135,8 +135,9 @@ func TestLs(t *testing.T) {
 		t.Fatalf("ls --json: %d lines, want 3: %q", len(lines), r.stdout)
 	}
 	var got struct {
-		Type, RelPath string `json:"rel_path"`
-		Size          int64
+		Type    string `json:"type"`
+		RelPath string `json:"rel_path"`
+		Size    int64  `json:"size"`
 	}
 	if err := json.Unmarshal([]byte(lines[2]), &got); err != nil || got.RelPath != "line\nbreak.csv" {
 		t.Fatalf("ls --json line %q: %+v %v", lines[2], got, err)

@@ -75,7 +75,7 @@ func runLs(ctx context.Context, o lsOptions, stdout, stderr io.Writer) error {
 	defer pool.Close()
 
 	prog := newProgress(stderr)
-	out, err := poller.Scan(ctx, poller.SFTPLister{Doer: pool}, w, func(dirs, entries int) {
+	out, err := poller.Scan(ctx, poller.SFTPLister{Doer: pool, Concurrency: cfg.HostFor(&w).MaxConcurrentRequests}, w, func(dirs, entries int) {
 		prog.printf("%s: %d directories listed, %d entries", w.Name, dirs, entries)
 	})
 	prog.done()

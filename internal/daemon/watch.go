@@ -66,7 +66,7 @@ func buildWatch(w config.Watch, host config.Host, pool *sftpconn.Pool, d Deps) (
 	var disp *dispatch.Dispatcher
 	wt.poller = poller.New(poller.Options{
 		Watch:   w,
-		Lister:  poller.SFTPLister{Doer: pool},
+		Lister:  poller.SFTPLister{Doer: pool, Concurrency: host.MaxConcurrentRequests},
 		Store:   d.Store,
 		Logger:  log,
 		Metrics: d.Metrics,
