@@ -41,6 +41,7 @@ func newLogger(l config.Log, w io.Writer) (*zap.Logger, error) {
 	}
 	encCfg := zap.NewProductionEncoderConfig()
 	encCfg.EncodeTime = zapcore.ISO8601TimeEncoder
+	encCfg.EncodeDuration = zapcore.StringDurationEncoder
 	var enc zapcore.Encoder
 	if l.Format == "console" {
 		encCfg.EncodeLevel = zapcore.CapitalLevelEncoder
