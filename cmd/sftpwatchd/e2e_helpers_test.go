@@ -194,6 +194,23 @@ func startDaemon(t *testing.T, env []string, args ...string) *daemonProc {
 	return d
 }
 
+// waitScan waits until the daemon has finished a scan (ok or partial).
+func (d *daemonProc) waitScan(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		l := d.logs()
+		if strings.Contains(l, `"msg":"scan finished","watch":"in","result":"ok"`) ||
+			strings.Contains(l, `"msg":"scan finished","watch":"in","result":"partial"`) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no finished scan after 20s; daemon logs:\n%s", l)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // stop sends sig and returns the exit code.
 func (d *daemonProc) stop(t *testing.T, sig syscall.Signal) int {
 	t.Helper()

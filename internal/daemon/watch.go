@@ -61,8 +61,10 @@ func (s selfRemovals) UnmarkSelfRemoved(watch, rel string) error {
 
 // buildWatch constructs a watch over pool. On error nothing is left open.
 func buildWatch(w config.Watch, host config.Host, pool *sftpconn.Pool, d Deps) (*watch, error) {
-	log := d.Logger.With(zap.String("watch", w.Name))
-	wt := &watch{cfg: w, host: host, log: log}
+	// poller, dispatcher and actions each scope the logger with the watch
+	// name themselves; wt.log is the daemon's own view of the watch.
+	log := d.Logger
+	wt := &watch{cfg: w, host: host, log: log.With(zap.String("watch", w.Name))}
 	var disp *dispatch.Dispatcher
 	wt.poller = poller.New(poller.Options{
 		Watch:   w,

@@ -181,11 +181,10 @@ func (p *Poller) ScanOnce(ctx context.Context, dryRun bool) (Outcome, error) {
 		p.updateGauges()
 	}
 	p.finish(so.Result, start)
-	if m := p.opt.Metrics; m != nil && len(events) > 0 {
-		for _, e := range events {
-			m.EventsTotal.WithLabelValues(w.Name, string(e.Type)).Inc()
-		}
-		m.LastEvent.WithLabelValues(w.Name).Set(float64(now.UnixNano()) / 1e9)
+	p.log.Debug("scan finished", zap.String("result", so.Result), zap.Int("entries", len(so.Scan.Entries)),
+		zap.Int("events", len(events)), zap.Duration("took", p.opt.Now().Sub(start)))
+	for _, e := range events {
+		p.opt.Metrics.EventsCommitted(w.Name, string(e.Type), 1, now)
 	}
 	if len(events) > 0 && p.opt.Notify != nil {
 		p.opt.Notify()
@@ -231,13 +230,7 @@ func (p *Poller) toEvent(c diff.Change, now time.Time) event.Event {
 
 func (p *Poller) finish(result string, start time.Time) {
 	end := p.opt.Now()
-	if m := p.opt.Metrics; m != nil {
-		m.ScansTotal.WithLabelValues(p.opt.Watch.Name, result).Inc()
-		m.ScanDuration.WithLabelValues(p.opt.Watch.Name).Observe(end.Sub(start).Seconds())
-		if result != ResultError {
-			m.LastScanSuccess.WithLabelValues(p.opt.Watch.Name).Set(float64(end.UnixNano()) / 1e9)
-		}
-	}
+	p.opt.Metrics.ScanFinished(p.opt.Watch.Name, result, end.Sub(start), end)
 	if p.opt.OnScan != nil {
 		p.opt.OnScan(result, end)
 	}
@@ -247,16 +240,14 @@ func (p *Poller) finish(result string, start time.Time) {
 // snapshot. Called with p.mu held, only after the snapshot changed: an
 // unchanged rescan does not walk the snapshot again.
 func (p *Poller) updateGauges() {
-	m := p.opt.Metrics
-	if m == nil {
+	if p.opt.Metrics == nil {
 		return
 	}
 	var bytes int64
 	for _, e := range p.snap {
 		bytes += e.Size
 	}
-	m.WatchEntries.WithLabelValues(p.opt.Watch.Name).Set(float64(len(p.snap)))
-	m.WatchBytes.WithLabelValues(p.opt.Watch.Name).Set(float64(bytes))
+	p.opt.Metrics.SetSnapshotSize(p.opt.Watch.Name, len(p.snap), bytes)
 }
 
 // Run scans on the watch's interval until ctx is done. The next scan starts

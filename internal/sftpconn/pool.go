@@ -28,9 +28,12 @@ const (
 //
 // A connection that breaks (an error from fn for which IsConnectionError
 // holds, or the SSH connection ending) is dropped and closed once its
-// calls return; the next call dials a new one. Dials that fail are retried
-// with backoff while the caller's context allows, except authentication
-// and host key failures, which are returned at once.
+// calls return; the next call dials a new one. A failed dial is returned
+// to the call that made it (as a *ConnectionError; authentication and host
+// key failures as they are), and every call until the jittered backoff has
+// passed fails at once with the same error, so no call waits out an outage
+// and the host is not hammered. The first call after the backoff dials
+// again.
 type Pool struct {
 	cfg     HostConfig
 	host    string
@@ -165,12 +168,19 @@ func (p *Pool) acquire(ctx context.Context) (*poolConn, error) {
 			if err != nil {
 				return nil, err
 			}
-			continue // the dial failed but may be retried: wait for the backoff
-		case best == nil && backingOff && !p.dialing && IsPermanentDialError(p.lastErr):
+			continue // the dial failed: the next pass reports it
+		case best == nil && backingOff && !p.dialing && p.lastErr != nil:
+			// No connection and the host is backing off after a failed
+			// dial: fail fast with that error rather than hold the caller
+			// (a scan, an action) for as long as the outage lasts. The
+			// next call after the backoff dials again.
 			err := p.lastErr
 			p.mu.Unlock()
 			closeAll(toClose)
-			return nil, err
+			if IsPermanentDialError(err) {
+				return nil, err
+			}
+			return nil, &ConnectionError{Host: p.host, Err: err}
 		}
 		// No connection yet: wait for a dial in progress, the end of the
 		// backoff, or a call to finish.

@@ -182,31 +182,32 @@ func TestPoolRedialsAfterConnectionLoss(t *testing.T) {
 		t.Errorf("%d connections accepted, want 2 (one redial)", n)
 	}
 
-	// An outage: calls fail while the server is down, and a call that is
-	// willing to wait rides the backoff until it is back.
+	// An outage: calls fail fast (no call waits out the outage) and within
+	// a backoff window without dialling again; after the restart the next
+	// call past the backoff connects.
 	s.Stop()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	err = stat(ctx)
-	cancel()
-	if err == nil || !IsConnectionError(err) {
-		t.Fatalf("during the outage: %v", err)
-	}
 	m := newMetrics()
 	pool2 := NewPool(cfg, zaptest.NewLogger(t), m)
 	defer pool2.Close()
-	result := make(chan error, 1)
-	go func() {
+	do2 := func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
-		result <- pool2.Do(ctx, func(c *Client) error { _, err := c.SFTP().Stat(s.Root); return err })
-	}()
-	poll(t, 20*time.Second, "a failed dial", func() bool {
-		return promtest.ToFloat64(m.SFTPDialsTotal.WithLabelValues("partner", "error")) >= 2
-	})
-	s.Restart()
-	if err := <-result; err != nil {
-		t.Fatalf("Do across the restart: %v", err)
+		return pool2.Do(ctx, func(c *Client) error { _, err := c.SFTP().Stat(s.Root); return err })
 	}
+	if err := do2(); err == nil || !IsConnectionError(err) {
+		t.Fatalf("during the outage: %v", err)
+	}
+	dials := promtest.ToFloat64(m.SFTPDialsTotal.WithLabelValues("partner", "error"))
+	for i := 0; i < 20; i++ {
+		if err := do2(); !IsConnectionError(err) {
+			t.Fatalf("call %d during the outage: %v", i, err)
+		}
+	}
+	if n := promtest.ToFloat64(m.SFTPDialsTotal.WithLabelValues("partner", "error")); n > dials+2 {
+		t.Errorf("21 calls in a backoff window dialled %v times; want the backoff to hold them", n)
+	}
+	s.Restart()
+	poll(t, 20*time.Second, "a call to succeed after the restart", func() bool { return do2() == nil })
 	if err := stat(context.Background()); err != nil {
 		t.Fatalf("first pool after the restart: %v", err)
 	}
