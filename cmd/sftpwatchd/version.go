@@ -11,6 +11,7 @@ func newVersionCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
 		Short: "Print version, commit and Go version",
+		Long:  "version prints the version, the commit it was built from and the Go version.\n\nExit codes: 0.",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			fmt.Fprintf(cmd.OutOrStdout(), "sftpwatchd %s (commit %s, %s %s/%s)\n",
