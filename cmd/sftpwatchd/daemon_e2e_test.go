@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -73,6 +74,13 @@ func metric(t *testing.T, addr, series string) string {
 		}
 	}
 	return ""
+}
+
+// metricInt is metric as an integer (0 when absent).
+func metricInt(t *testing.T, addr, series string) int {
+	t.Helper()
+	n, _ := strconv.Atoi(metric(t, addr, series))
+	return n
 }
 
 func countType(evs []event.Event, typ event.Type, rel string) int {

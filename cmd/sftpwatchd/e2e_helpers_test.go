@@ -23,7 +23,21 @@ import (
 // tests.
 var binary string
 
+// argvHelperEnv makes the test binary act as a program for exec actions:
+// it appends its argv (as one JSON line) to the file the variable names.
+const argvHelperEnv = "SFTPWATCHD_TEST_ARGV_OUT"
+
 func TestMain(m *testing.M) {
+	if out := os.Getenv(argvHelperEnv); out != "" {
+		line, _ := json.Marshal(os.Args[1:])
+		f, err := os.OpenFile(out, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+		if err != nil {
+			os.Exit(3)
+		}
+		f.Write(append(line, '\n'))
+		f.Close()
+		os.Exit(0)
+	}
 	dir, err := os.MkdirTemp("", "sftpwatchd-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

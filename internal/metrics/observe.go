@@ -37,6 +37,9 @@ func (m *Metrics) InitWatch(watch string) {
 	for _, r := range []string{ScanOK, ScanPartial, ScanError} {
 		m.ScansTotal.WithLabelValues(watch, r)
 	}
+	for _, t := range []string{"create", "modify", "delete", "rename"} {
+		m.EventsTotal.WithLabelValues(watch, t)
+	}
 	m.EventsPending.WithLabelValues(watch)
 	m.DeadLetters.WithLabelValues(watch)
 	m.DownloadBytesTotal.WithLabelValues(watch)
