@@ -66,15 +66,19 @@ func runOnce(ctx context.Context, o onceOptions, stdout, stderr io.Writer) error
 	}
 	defer store.Close()
 
+	prog := newProgress(stderr)
+	defer prog.done()
 	enc := json.NewEncoder(stdout)
 	emit := func(e event.Event) {
+		prog.done()
 		if o.json {
 			_ = enc.Encode(e)
 			return
 		}
 		fmt.Fprintln(stdout, formatEvent(e))
 	}
-	res, err := daemon.Once(ctx, cfg, watches, o.dryRun, daemon.Deps{Store: store, Logger: log, Version: version}, emit)
+	res, err := daemon.Once(ctx, cfg, watches, o.dryRun, daemon.Deps{Store: store, Logger: log, Version: version}, emit,
+		func(s string) { prog.printf("%s", s) })
 	if err != nil {
 		return err
 	}

@@ -28,7 +28,11 @@ func (r OnceResult) Failed() bool { return r.ScanErrors > 0 || r.DeadLettered > 
 // events and any left from earlier runs). With dryRun it only reports the
 // events a scan would emit (through emit) and changes nothing. Events are
 // passed to emit as they are committed (or computed, in a dry run).
-func Once(ctx context.Context, cfg *config.Config, watches []config.Watch, dryRun bool, d Deps, emit func(event.Event)) (OnceResult, error) {
+// progress, when not nil, is told what is happening (for a terminal).
+func Once(ctx context.Context, cfg *config.Config, watches []config.Watch, dryRun bool, d Deps, emit func(event.Event), progress func(string)) (OnceResult, error) {
+	if progress == nil {
+		progress = func(string) {}
+	}
 	var res OnceResult
 	pools := map[string]*sftpconn.Pool{}
 	defer func() {
@@ -47,6 +51,7 @@ func Once(ctx context.Context, cfg *config.Config, watches []config.Watch, dryRu
 		if err != nil {
 			return res, err
 		}
+		progress(fmt.Sprintf("%s: scanning %s:%s", w.Name, w.Host, w.Path))
 		out, err := wt.poller.ScanOnce(ctx, dryRun)
 		if err != nil {
 			_ = closeChain(wt.chain)
@@ -67,6 +72,7 @@ func Once(ctx context.Context, cfg *config.Config, watches []config.Watch, dryRu
 			_ = closeChain(wt.chain)
 			continue
 		}
+		progress(fmt.Sprintf("%s: delivering events", w.Name))
 		sum, err := wt.disp.Drain(ctx)
 		_ = closeChain(wt.chain)
 		res.Delivered += sum.Delivered
