@@ -71,7 +71,7 @@ func TestWebhookRequest(t *testing.T) {
 		"Content-Type": "application/json", "User-Agent": "sftpwatchd/1.2.3",
 		"X-Sftpwatchd-Event": "create", "X-Sftpwatchd-Delivery": "incoming-000000000042",
 		"X-Sftpwatchd-Signature-256": "sha256=" + hex.EncodeToString(mac.Sum(nil)),
-		"Authorization": "Bearer tok", "X-Custom": "v",
+		"Authorization":              "Bearer tok", "X-Custom": "v",
 	} {
 		if g := r.header.Get(k); g != v {
 			t.Errorf("header %s = %q, want %q", k, g, v)
