@@ -24,10 +24,11 @@ import (
 // recorded as removed by the daemon itself before the rename, so the watch
 // emits no delete event for it, even if the daemon dies right after the
 // rename. A source that is gone while the destination exists counts as
-// moved (an earlier attempt succeeded). Whether an existing destination is
-// replaced is the server's choice: OpenSSH refuses, and the event then fails
-// permanently with the file left in place. A source that is gone or a refused
-// rename fails permanently too. Directory
+// moved (an earlier attempt succeeded). An existing destination is replaced
+// where the connection renames with posix-rename (sftpconn does when the
+// server offers it, as OpenSSH does); a server that refuses to rename onto an
+// existing file fails the event permanently and leaves the file in place. A
+// source that is gone or a refused rename fails permanently too. Directory
 // entries, delete events and files already under to are skipped. Keep to
 // out of the watch (or exclude it, e.g. "**/.*") when it lies inside the
 // watched tree.

@@ -82,8 +82,9 @@ func TestMove(t *testing.T) {
 	}
 
 	// Destination already there while the source exists, on a server that
-	// refuses to rename over a file as OpenSSH's sftp-server does (pkg/sftp's
-	// server overwrites): permanent, nothing overwritten, mark cleared.
+	// refuses to rename over a file (plain SSH_FXP_RENAME without
+	// posix-rename; pkg/sftp's server overwrites): permanent, nothing
+	// overwritten, mark cleared.
 	remoteFile(t, e.root, "dup.csv", []byte("new"))
 	if err := os.WriteFile(filepath.Join(to, "dup.csv"), []byte("old"), 0o644); err != nil {
 		t.Fatal(err)
@@ -217,8 +218,8 @@ func TestMoveDeleteFailureClassification(t *testing.T) {
 	}
 }
 
-// noOverwriteRemote renames like OpenSSH's sftp-server (SSH_FXP_RENAME
-// without posix-rename): a rename onto an existing path fails.
+// noOverwriteRemote renames as a server without posix-rename does: a rename
+// onto an existing path fails.
 type noOverwriteRemote struct{ Remote }
 
 func (r noOverwriteRemote) Rename(ctx context.Context, o, n string) error {
