@@ -58,10 +58,13 @@ func DefaultWatchEvents(detectRenames bool) []string {
 func DefaultActionEvents(a *Action) []string {
 	switch a.Type {
 	case "download":
+		// rename too (deviation from SPEC §3, see README changelog): with
+		// detect_renames a renamed file's content is at a new path that dest
+		// must get; a watch without detect_renames never emits one.
 		if a.OnDelete == "remove" {
-			return []string{"create", "modify", "delete"}
+			return []string{"create", "modify", "delete", "rename"}
 		}
-		return []string{"create", "modify"}
+		return []string{"create", "modify", "rename"}
 	case "move", "delete":
 		return []string{"create", "modify"}
 	}

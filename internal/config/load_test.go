@@ -57,7 +57,7 @@ func TestSpecExampleLoadsExactly(t *testing.T) {
 			Concurrency: 4,
 			Actions: []Action{
 				{Type: "download", Dest: "/data/incoming", PreserveMtime: true, OnDelete: "keep",
-					Events: []string{"create", "modify"}},
+					Events: []string{"create", "modify", "rename"}},
 				{Type: "exec", Command: []string{"/usr/local/bin/ingest", "{{.LocalPath}}"},
 					Timeout: 5 * time.Minute, Env: map[string]string{"MODE": "batch"}, Dir: "/tmp",
 					Events: []string{"create", "modify", "delete", "rename"}},
@@ -136,7 +136,7 @@ func TestDefaults(t *testing.T) {
 			Concurrency: 4,
 			Retry:       Retry{MaxAttempts: 10, InitialBackoff: time.Second, MaxBackoff: 5 * time.Minute},
 			Actions: []Action{
-				{Type: "download", Dest: "/data", PreserveMtime: true, OnDelete: "keep", Events: []string{"create", "modify"}},
+				{Type: "download", Dest: "/data", PreserveMtime: true, OnDelete: "keep", Events: []string{"create", "modify", "rename"}},
 				{Type: "exec", Command: []string{"/bin/true"}, Timeout: 5 * time.Minute, Events: []string{"create", "modify", "delete", "rename"}},
 				{Type: "webhook", URL: "http://127.0.0.1:1/x", Timeout: 10 * time.Second, Events: []string{"create", "modify", "delete", "rename"}},
 				{Type: "move", To: "/done", Events: []string{"create", "modify"}},
@@ -187,7 +187,7 @@ watches:
 		t.Errorf("max_backoff = %v, want raised to initial_backoff", w.Retry.MaxBackoff)
 	}
 	d := w.Actions[0]
-	if d.PreserveMtime || d.Dest != "/data" || !reflect.DeepEqual(d.Events, []string{"create", "modify", "delete"}) {
+	if d.PreserveMtime || d.Dest != "/data" || !reflect.DeepEqual(d.Events, []string{"create", "modify", "delete", "rename"}) {
 		t.Errorf("download = %+v", d)
 	}
 	if !reflect.DeepEqual(w.Actions[1].Events, []string{"delete"}) {
