@@ -1,7 +1,9 @@
 package daemon
 
 import (
+	"github.com/sftpwatchd/sftpwatchd/internal/actions"
 	"github.com/sftpwatchd/sftpwatchd/internal/dispatch"
+	"github.com/sftpwatchd/sftpwatchd/internal/sftpconn"
 	"github.com/sftpwatchd/sftpwatchd/internal/state"
 )
 
@@ -10,7 +12,13 @@ import (
 // storage package.
 type storeAdapter struct{ *state.Store }
 
-var _ dispatch.Store = storeAdapter{}
+// The SFTP pool is the actions' remote side and the store records their
+// self-removals: checked here, where both sides meet.
+var (
+	_ dispatch.Store       = storeAdapter{}
+	_ actions.Remote       = (*sftpconn.Pool)(nil)
+	_ actions.SelfRemovals = selfRemovals{}
+)
 
 func (s storeAdapter) Outbox(watch string) ([]dispatch.Item, error) {
 	items, err := s.Store.Outbox(watch)

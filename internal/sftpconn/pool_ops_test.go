@@ -3,7 +3,6 @@ package sftpconn
 import (
 	"bytes"
 	"context"
-	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -13,22 +12,7 @@ import (
 	"github.com/sftpwatchd/sftpwatchd/internal/sftpserver"
 )
 
-// remote is the interface the actions package declares for what it needs;
-// both the pool and a single client must satisfy it exactly.
-type remote interface {
-	Stat(ctx context.Context, p string) (os.FileInfo, error)
-	Lstat(ctx context.Context, p string) (os.FileInfo, error)
-	GetTo(ctx context.Context, p string, w io.Writer, progress func(written int64)) (int64, error)
-	Rename(ctx context.Context, oldpath, newpath string) error
-	MakeDirs(ctx context.Context, p string, mode os.FileMode) error
-	Remove(ctx context.Context, p string) error
-}
-
-var (
-	_ remote = (*Pool)(nil)
-	_ remote = (*Client)(nil)
-	_ Doer   = (*Pool)(nil)
-)
+var _ Doer = (*Pool)(nil)
 
 func inProcessPool(t *testing.T, s *sftpserver.Server) *Pool {
 	t.Helper()
