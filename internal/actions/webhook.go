@@ -84,7 +84,7 @@ func NewWebhook(cfg config.Action, d Deps) (*Webhook, error) {
 	}
 	h := http.Header{}
 	for k, v := range cfg.Headers {
-		if !validHeaderName(k) {
+		if !config.ValidHeaderName(k) {
 			return nil, fmt.Errorf("headers: invalid header name %q", k)
 		}
 		if strings.ContainsAny(v, "\r\n\x00") {
@@ -242,20 +242,4 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 	}
 	d := t.Sub(now)
 	return min(max(d, 0), maxRetryAfter), true
-}
-
-// validHeaderName reports whether s is an RFC 7230 token.
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, c := range []byte(s) {
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
 }

@@ -227,7 +227,7 @@ func (v *validator) headers(h map[string]string, key string) {
 	for _, name := range sortedKeys(h) {
 		k := join(key, name)
 		switch {
-		case !validHeaderName(name):
+		case !ValidHeaderName(name):
 			v.fail(k, "is not a valid HTTP header name")
 		case strings.ContainsAny(h[name], "\r\n\x00"):
 			v.fail(k, "has a line break or NUL byte in its value")
@@ -235,8 +235,9 @@ func (v *validator) headers(h map[string]string, key string) {
 	}
 }
 
-// validHeaderName checks the RFC 9110 token syntax.
-func validHeaderName(s string) bool {
+// ValidHeaderName reports whether s is an HTTP header field name (an
+// RFC 9110 token).
+func ValidHeaderName(s string) bool {
 	if s == "" {
 		return false
 	}
