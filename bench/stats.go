@@ -1,0 +1,67 @@
+package main
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// sample is the repeated measurement of one tool on one case.
+type sample struct {
+	tool  string
+	runs  []time.Duration
+	note  string
+	err   error
+	bytes int64 // payload, for throughput
+}
+
+func (s *sample) median() time.Duration {
+	if len(s.runs) == 0 {
+		return 0
+	}
+	r := append([]time.Duration(nil), s.runs...)
+	sort.Slice(r, func(i, j int) bool { return r[i] < r[j] })
+	if len(r)%2 == 1 {
+		return r[len(r)/2]
+	}
+	return (r[len(r)/2-1] + r[len(r)/2]) / 2
+}
+
+func (s *sample) runsText() string {
+	var parts []string
+	for _, d := range s.runs {
+		parts = append(parts, secs(d))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func secs(d time.Duration) string {
+	switch {
+	case d == 0:
+		return "–"
+	case d < 10*time.Millisecond:
+		return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond))
+	case d < time.Second:
+		return fmt.Sprintf("%.0f ms", float64(d)/float64(time.Millisecond))
+	case d < 10*time.Second:
+		return fmt.Sprintf("%.2f s", d.Seconds())
+	default:
+		return fmt.Sprintf("%.1f s", d.Seconds())
+	}
+}
+
+func mibps(bytes int64, d time.Duration) string {
+	if d <= 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.0f MiB/s", float64(bytes)/(1<<20)/d.Seconds())
+}
+
+// report accumulates the markdown of RESULTS.md.
+type report struct{ b strings.Builder }
+
+func (r *report) printf(format string, a ...any) {
+	fmt.Fprintf(&r.b, format, a...)
+	fmt.Printf(format, a...) // progress on stdout too
+}
