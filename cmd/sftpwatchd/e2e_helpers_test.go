@@ -209,17 +209,20 @@ func startDaemon(t *testing.T, env []string, args ...string) *daemonProc {
 }
 
 // waitScan waits until the daemon has finished a scan (ok or partial).
-func (d *daemonProc) waitScan(t *testing.T) {
+func (d *daemonProc) waitScan(t *testing.T) { t.Helper(); d.waitScans(t, 1) }
+
+// waitScans waits until the daemon has finished n scans (ok or partial).
+func (d *daemonProc) waitScans(t *testing.T, n int) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		l := d.logs()
-		if strings.Contains(l, `"msg":"scan finished","watch":"in","result":"ok"`) ||
-			strings.Contains(l, `"msg":"scan finished","watch":"in","result":"partial"`) {
+		if strings.Count(l, `"msg":"scan finished","watch":"in","result":"ok"`)+
+			strings.Count(l, `"msg":"scan finished","watch":"in","result":"partial"`) >= n {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no finished scan after 20s; daemon logs:\n%s", l)
+			t.Fatalf("fewer than %d finished scans after 20s; daemon logs:\n%s", n, l)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
