@@ -731,3 +731,28 @@ func TestRun(t *testing.T) {
 		t.Errorf("outbox has %d events, want the one create", len(items))
 	}
 }
+
+// TestSpecialModeBits: mode is the permission bits of SPEC section 4,
+// including setuid, setgid and sticky ("1777" for a shared upload dir).
+func TestSpecialModeBits(t *testing.T) {
+	w := baseWatch()
+	w.Initial = "emit"
+	h := newHarness(t, w)
+	h.f.write(t, "suid", "x", baseTime)
+	h.f.mkdir(t, "shared", baseTime)
+	for rel, m := range map[string]os.FileMode{"suid": 0o755 | os.ModeSetuid, "shared": 0o777 | os.ModeSticky} {
+		if err := os.Chmod(h.f.path(rel), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := h.scanExpect(t, poller.ResultOK, "create shared", "create suid")
+	if len(out.Events) != 2 {
+		t.FailNow()
+	}
+	if got := out.Events[0].Mode; got != "1777" {
+		t.Errorf("sticky directory mode %q, want 1777", got)
+	}
+	if got := out.Events[1].Mode; got != "4755" {
+		t.Errorf("setuid file mode %q, want 4755", got)
+	}
+}

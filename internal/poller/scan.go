@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 
 	"github.com/sftpwatchd/sftpwatchd/internal/config"
@@ -95,7 +96,7 @@ func Scan(ctx context.Context, l Lister, w config.Watch, progress ProgressFunc) 
 				Type:  e.Type,
 				Size:  e.Size,
 				MTime: e.MTime.Unix(),
-				Mode:  uint32(e.Mode.Perm()),
+				Mode:  permBits(e.Mode),
 				Link:  e.Link,
 			}
 		}
@@ -118,6 +119,22 @@ func Scan(ctx context.Context, l Lister, w config.Watch, progress ProgressFunc) 
 		}
 	}
 	return out, nil
+}
+
+// permBits is the Unix permission word (0o7777) of m: Go keeps setuid,
+// setgid and sticky outside Perm(), so they are put back where stat has them.
+func permBits(m fs.FileMode) uint32 {
+	b := uint32(m.Perm())
+	if m&fs.ModeSetuid != 0 {
+		b |= 0o4000
+	}
+	if m&fs.ModeSetgid != 0 {
+		b |= 0o2000
+	}
+	if m&fs.ModeSticky != 0 {
+		b |= 0o1000
+	}
+	return b
 }
 
 // errorsJoin keeps the first few directory errors readable in a log line.
