@@ -3,6 +3,7 @@ package poller_test
 import (
 	"crypto/ed25519"
 	"crypto/rand"
+	"errors"
 	"os"
 	"path/filepath"
 	"sync"
@@ -169,16 +170,24 @@ func openStoreIn(t testing.TB, dir string) *state.Store {
 	return s
 }
 
-// countingStore is the real store, counting Commit calls.
+// errInjected is the failure countingStore.failNext injects.
+var errInjected = errors.New("injected commit failure")
+
+// countingStore is the real store, counting Commit calls; failNext makes
+// the next Commit fail before it reaches the store.
 type countingStore struct {
 	*state.Store
-	commits atomic.Int64
+	commits  atomic.Int64
+	failNext atomic.Bool
 }
 
 var _ poller.Store = (*countingStore)(nil)
 
 func (c *countingStore) Commit(watch string, b state.Batch) ([]event.Event, error) {
 	c.commits.Add(1)
+	if c.failNext.CompareAndSwap(true, false) {
+		return nil, errInjected
+	}
 	return c.Store.Commit(watch, b)
 }
 

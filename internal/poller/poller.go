@@ -126,6 +126,7 @@ func (p *Poller) ScanOnce(ctx context.Context, dryRun bool) (Outcome, error) {
 	err := p.load()
 	p.mu.Unlock()
 	if err != nil {
+		p.finish(ResultError, start)
 		return Outcome{Result: ResultError, Err: err}, err
 	}
 	so, err := Scan(ctx, p.opt.Lister, w, nil)

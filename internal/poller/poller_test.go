@@ -756,3 +756,59 @@ func TestSpecialModeBits(t *testing.T) {
 		t.Errorf("setuid file mode %q, want 4755", got)
 	}
 }
+
+// TestStateFailures: a scan whose state cannot be loaded or committed is an
+// error scan (counted, told to OnScan), notifies nobody, and loses nothing:
+// the next scan reports the same changes.
+func TestStateFailures(t *testing.T) {
+	t.Run("commit", func(t *testing.T) {
+		h := newHarness(t, baseWatch())
+		h.scanExpect(t, poller.ResultOK)
+		h.f.write(t, "a", "a", baseTime)
+		h.store.failNext.Store(true)
+		out, err := h.p.ScanOnce(context.Background(), false)
+		if !errors.Is(err, errInjected) || !errors.Is(out.Err, errInjected) || out.Result != poller.ResultError || len(out.Events) != 0 {
+			t.Errorf("failed commit: err %v, outcome %q %v with %d events", err, out.Result, out.Err, len(out.Events))
+		}
+		if h.notify.Load() != 0 {
+			t.Error("Notify called for a failed commit")
+		}
+		out = h.scanExpect(t, poller.ResultOK, "create a")
+		if len(out.Events) == 1 && out.Events[0].ID != "w-000000000001" {
+			t.Errorf("event ID %q after a failed commit", out.Events[0].ID)
+		}
+		if got := h.scanResults(); !slices.Equal(got, []string{"ok", "error", "ok"}) {
+			t.Errorf("OnScan results %q", got)
+		}
+		if got := testutil.ToFloat64(h.m.ScansTotal.WithLabelValues("w", "error")); got != 1 {
+			t.Errorf("scans_total{error} = %v, want 1", got)
+		}
+	})
+	t.Run("load", func(t *testing.T) {
+		h := newHarness(t, baseWatch())
+		if err := h.store.Close(); err != nil {
+			t.Fatal(err)
+		}
+		out, err := h.p.ScanOnce(context.Background(), false)
+		if err == nil || out.Err == nil || out.Result != poller.ResultError {
+			t.Fatalf("scan over a closed store: err %v, outcome %q %v", err, out.Result, out.Err)
+		}
+		if !strings.Contains(err.Error(), `watch "w"`) {
+			t.Errorf("error %q does not name the watch", err)
+		}
+		if got := h.scanResults(); !slices.Equal(got, []string{"error"}) {
+			t.Errorf("OnScan results %q, want [error]", got)
+		}
+		if got := testutil.ToFloat64(h.m.ScansTotal.WithLabelValues("w", "error")); got != 1 {
+			t.Errorf("scans_total{error} = %v, want 1", got)
+		}
+		// The state becomes readable again (here: reopened) and the same
+		// poller loads it on its next scan.
+		h.store.Store = openStoreIn(t, h.dir)
+		h.f.write(t, "a", "a", baseTime)
+		h.scanExpect(t, poller.ResultOK)
+		if st := h.load(t); !st.Initialized || len(st.Snapshot) != 1 {
+			t.Errorf("after reopening: %+v", st)
+		}
+	})
+}
