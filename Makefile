@@ -6,7 +6,7 @@ LDFLAGS  := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 BIN      := bin/sftpwatchd
 FUZZTIME ?= 10s
 
-.PHONY: all build test fuzz lint bench demo install clean
+.PHONY: all build test fuzz lint bench bench-go demo install clean
 
 all: build
 
@@ -34,7 +34,16 @@ lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
 
-bench:
+# The comparison against pysftp-style walk, rclone and OpenSSH through a real
+# sshd with and without 20 ms of added RTT; writes bench/RESULTS.md (~20 min).
+# BENCHFLAGS=-large adds the 100k-file tree, 1 GiB file, 10,000 small files
+# and 1,000,000 tracked entries. See bench/README.md.
+BENCHFLAGS ?=
+bench: build
+	$(GO) run ./bench -bin $(BIN) $(BENCHFLAGS)
+
+# The Go micro-benchmarks of the packages.
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 # An embedded SFTP server on 127.0.0.1 serving a new temp dir, watched with a

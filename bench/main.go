@@ -41,13 +41,13 @@ func main() {
 	flag.BoolVar(&o.large, "large", false, "also the large cases: 10,000 dirs / 100,000 files listing, 1 GiB file, 10,000 small files, 1,000,000-entry RSS")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory")
 	flag.BoolVar(&o.verbose, "v", false, "print every run")
-	flag.IntVar(&o.smallFiles, "small-files", 0, "small files to download (default 1,000; 10,000 with -large)")
+	flag.IntVar(&o.smallFiles, "small-files", 0, "small files to download (default 500; 10,000 with -large)")
 	flag.IntVar(&bigMiB, "big-mib", 0, "size of the large download in MiB (default 256; 1024 with -large)")
 	flag.IntVar(&o.rssEntries, "rss-entries", 0, "entries the daemon tracks for the RSS figure (default 100,000; 1,000,000 with -large)")
 	flag.IntVar(&o.rescanScans, "rescans", 7, "unchanged rescans measured per tree")
 	flag.Parse()
 	if o.smallFiles == 0 {
-		o.smallFiles = pick(o.large, 10000, 1000)
+		o.smallFiles = pick(o.large, 10000, 500)
 	}
 	if bigMiB == 0 {
 		bigMiB = pick(o.large, 1024, 256)
@@ -128,7 +128,7 @@ func run(o options) error {
 	}
 	r.printf("\n## Added latency\n\nThe kernel has no `sch_netem`, so latency comes from the relay in bench/relay.go " +
 		"(each chunk held RTT/2 per direction, released in order). Ping-pong of 1 byte through it, median of 200:\n\n")
-	r.printf("| relay set to | measured RTT | 64 pipelined pings answered after |\n|---|---:|---:|\n")
+	r.printf("| relay set to | measured RTT | last of 64 pipelined pings answered after |\n|---|---:|---:|\n")
 	for i := range tgs {
 		tg := &tgs[i]
 		_, tg.port, _ = strings.Cut(tg.addr, ":")

@@ -179,9 +179,10 @@ func measureRTT(oneWay time.Duration, pings int) (time.Duration, error) {
 	return rtts[len(rtts)/2], nil
 }
 
-// measureBurst writes n one-byte pings back to back through a relay and
-// returns when the last echo arrived: about one RTT if the relay keeps
-// pipelined data pipelined, n RTTs if it delayed chunks in series.
+// measureBurst writes n one-byte pings, ~100µs apart (separate chunks),
+// through a relay and returns how long after the last write the last echo
+// arrived: about one RTT if the relay keeps pipelined data pipelined, up to
+// n RTTs if it delayed chunks in series.
 func measureBurst(oneWay time.Duration, n int) (time.Duration, error) {
 	el, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -206,12 +207,15 @@ func measureBurst(oneWay time.Duration, n int) (time.Duration, error) {
 	}
 	defer c.Close()
 	c.(*net.TCPConn).SetNoDelay(true) //nolint:errcheck
-	t0 := time.Now()
+	var t0 time.Time
 	for i := 0; i < n; i++ {
+		if i > 0 {
+			time.Sleep(100 * time.Microsecond) // separate chunks, not one segment
+		}
+		t0 = time.Now()
 		if _, err := c.Write([]byte{byte(i)}); err != nil {
 			return 0, err
 		}
-		time.Sleep(100 * time.Microsecond) // separate chunks, not one segment
 	}
 	buf := make([]byte, n)
 	if _, err := io.ReadFull(c, buf); err != nil {
