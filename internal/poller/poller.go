@@ -42,8 +42,11 @@ type Poller struct {
 	opt Options
 	log *zap.Logger
 
+	scanMu sync.Mutex // one ScanOnce at a time: overlapping scans would emit twice
+
 	mu          sync.Mutex // guards the in-memory copy of the stored state
 	loaded      bool
+	bytes       int64 // sum of snap's sizes, kept as the snapshot changes
 	initialized bool
 	snap        diff.Snapshot
 	pending     map[string]diff.Pending
@@ -104,7 +107,11 @@ func (p *Poller) load() error {
 		p.self[k] = true
 	}
 	p.loaded = true
-	p.updateGauges()
+	p.bytes = 0
+	for _, e := range p.snap {
+		p.bytes += e.Size
+	}
+	p.opt.Metrics.SetSnapshotSize(p.opt.Watch.Name, len(p.snap), p.bytes)
 	return nil
 }
 
@@ -120,16 +127,19 @@ type Outcome struct {
 // commits nothing. A scan error is reported in Outcome (Result "error"); the
 // returned error is for failures to load or commit state.
 func (p *Poller) ScanOnce(ctx context.Context, dryRun bool) (Outcome, error) {
+	p.scanMu.Lock()
+	defer p.scanMu.Unlock()
 	w := p.opt.Watch
 	start := p.opt.Now()
 	p.mu.Lock()
 	err := p.load()
+	hint := len(p.snap)
 	p.mu.Unlock()
 	if err != nil {
 		p.finish(ResultError, start)
 		return Outcome{Result: ResultError, Err: err}, err
 	}
-	so, err := Scan(ctx, p.opt.Lister, w, nil)
+	so, err := scan(ctx, p.opt.Lister, w, nil, hint)
 	if err != nil {
 		if ctx.Err() != nil {
 			return Outcome{}, ctx.Err()
@@ -174,12 +184,11 @@ func (p *Poller) ScanOnce(ctx context.Context, dryRun bool) (Outcome, error) {
 			return Outcome{Result: ResultError, Err: err}, fmt.Errorf("commit scan of watch %q: %w", w.Name, err)
 		}
 		events = committed
-		diff.Apply(p.snap, p.pending, res)
+		p.applyLocked(res)
 		for _, k := range res.SelfRemovedConsumed {
 			delete(p.self, k)
 		}
 		p.initialized = true
-		p.updateGauges()
 	}
 	p.finish(so.Result, start)
 	p.log.Debug("scan finished", zap.String("result", so.Result), zap.Int("entries", len(so.Scan.Entries)),
@@ -237,18 +246,18 @@ func (p *Poller) finish(result string, start time.Time) {
 	}
 }
 
-// updateGauges sets watch_entries and watch_bytes from the in-memory
-// snapshot. Called with p.mu held, only after the snapshot changed: an
-// unchanged rescan does not walk the snapshot again.
-func (p *Poller) updateGauges() {
-	if p.opt.Metrics == nil {
-		return
+// applyLocked applies a committed result to the in-memory state and moves
+// watch_entries and watch_bytes by what changed (an unchanged rescan never
+// walks the snapshot). Called with p.mu held.
+func (p *Poller) applyLocked(res diff.Result) {
+	for _, k := range res.Removed {
+		p.bytes -= p.snap[k].Size
 	}
-	var bytes int64
-	for _, e := range p.snap {
-		bytes += e.Size
+	for k, e := range res.Set {
+		p.bytes += e.Size - p.snap[k].Size
 	}
-	p.opt.Metrics.SetSnapshotSize(p.opt.Watch.Name, len(p.snap), bytes)
+	diff.Apply(p.snap, p.pending, res)
+	p.opt.Metrics.SetSnapshotSize(p.opt.Watch.Name, len(p.snap), p.bytes)
 }
 
 // Run scans on the watch's interval until ctx is done. The next scan starts

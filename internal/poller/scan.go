@@ -63,11 +63,17 @@ type ProgressFunc func(dirs, entries int)
 // makes the scan partial, and its entries are reported in Scan.Failed so
 // that they keep their stored state.
 func Scan(ctx context.Context, l Lister, w config.Watch, progress ProgressFunc) (ScanOutcome, error) {
+	return scan(ctx, l, w, progress, 0)
+}
+
+// scan is Scan with a size hint for the entry map (the previous snapshot's
+// size), so that a rescan does not grow the map step by step.
+func scan(ctx context.Context, l Lister, w config.Watch, progress ProgressFunc, sizeHint int) (ScanOutcome, error) {
 	f, err := NewFilter(w)
 	if err != nil {
 		return ScanOutcome{}, err
 	}
-	out := ScanOutcome{Scan: diff.Scan{Entries: diff.Snapshot{}}, Result: ResultOK}
+	out := ScanOutcome{Scan: diff.Scan{Entries: make(diff.Snapshot, sizeHint)}, Result: ResultOK}
 	opt := sftpconn.WalkOptions{
 		MaxDepth:       w.MaxDepth,
 		Recursive:      w.Recursive,
