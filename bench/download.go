@@ -104,7 +104,7 @@ func (e *env) benchDownload(r *report, c dlCase, runs int, slow time.Duration) {
 	for run := 0; run < runs; run++ {
 		for i, dl := range ds {
 			s := samples[i]
-			if s.err != nil || (run > 0 && s.note != "") {
+			if s.err != nil || (run > 0 && s.note != "") || !e.wants(s.tool) {
 				continue
 			}
 			dest := filepath.Join(e.work, "dest")
@@ -141,6 +141,9 @@ func (e *env) benchDownload(r *report, c dlCase, runs int, slow time.Duration) {
 	r.printf("\n### %s, %s RTT\n\n", c.name, c.tg.label)
 	r.printf("| tool | median | throughput | runs | ours ÷ theirs (throughput) |\n|---|---:|---:|---|---:|\n")
 	for _, s := range samples {
+		if len(s.runs) == 0 && s.err == nil {
+			continue // not selected (-tools)
+		}
 		ratio := "–"
 		switch {
 		case s.err != nil:

@@ -29,6 +29,24 @@ type env struct {
 	python  string
 	timeout time.Duration
 	verbose bool
+	// hostOpts is extra YAML for sftpwatchd's host ("max_connections: 1;
+	// max_concurrent_requests: 128", ';' separating keys): experiments only.
+	hostOpts string
+	tools    string // comma-separated first words of tool names; "" = all
+}
+
+// wants reports whether the tool named name is selected by -tools.
+func (e *env) wants(name string) bool {
+	if e.tools == "" {
+		return true
+	}
+	first, _, _ := strings.Cut(name, " ")
+	for _, t := range strings.Split(e.tools, ",") {
+		if strings.EqualFold(strings.TrimSpace(t), first) {
+			return true
+		}
+	}
+	return false
 }
 
 // lineCounter counts newlines written to it.
@@ -113,6 +131,11 @@ func (e *env) watchConfig(name string, tg target, root, stateDir, listen, extra 
 	fmt.Fprintf(&b, "http: {listen: %s}\n", strconv.Quote(listen))
 	fmt.Fprintf(&b, "hosts:\n  h:\n    address: %s\n    user: %s\n    private_key_file: %s\n    known_hosts_file: %s\n",
 		strconv.Quote(tg.addr), e.sshd.user, strconv.Quote(e.sshd.keyFile), strconv.Quote(tg.knownHosts))
+	for _, kv := range strings.Split(e.hostOpts, ";") {
+		if kv = strings.TrimSpace(kv); kv != "" {
+			fmt.Fprintf(&b, "    %s\n", kv)
+		}
+	}
 	fmt.Fprintf(&b, "watches:\n  - name: w\n    host: h\n    path: %s\n", strconv.Quote(root))
 	b.WriteString(extra)
 	p := filepath.Join(e.work, "cfg-"+name+".yaml")

@@ -90,7 +90,7 @@ func (e *env) benchListing(r *report, c listCase, runs int, slow time.Duration) 
 	for run := 0; run < runs; run++ {
 		for i, l := range ls {
 			s := samples[i]
-			if s.err != nil || (run > 0 && s.note != "") {
+			if s.err != nil || (run > 0 && s.note != "") || !e.wants(s.tool) {
 				continue
 			}
 			d, n, err := l.run(e, c)
@@ -117,6 +117,9 @@ func (e *env) benchListing(r *report, c listCase, runs int, slow time.Duration) 
 	r.printf("\n### Full listing: %s (depth %d), %s RTT (measured %s)\n\n", c.tree, c.depth, c.tg.label, secs(rtt))
 	r.printf("| tool | median | runs | ours is … faster |\n|---|---:|---|---:|\n")
 	for _, s := range samples {
+		if len(s.runs) == 0 && s.err == nil {
+			continue // not selected (-tools)
+		}
 		ratio := "–"
 		switch {
 		case s.err != nil:

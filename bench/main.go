@@ -25,6 +25,8 @@ type options struct {
 	bigSize              int64
 	rssEntries           int
 	rescanScans          int
+	hostOpts             string
+	tools                string
 }
 
 func main() {
@@ -45,6 +47,8 @@ func main() {
 	flag.IntVar(&bigMiB, "big-mib", 0, "size of the large download in MiB (default 256; 1024 with -large)")
 	flag.IntVar(&o.rssEntries, "rss-entries", 0, "entries the daemon tracks for the RSS figure (default 100,000; 1,000,000 with -large)")
 	flag.IntVar(&o.rescanScans, "rescans", 7, "unchanged rescans measured per tree")
+	flag.StringVar(&o.hostOpts, "host-opts", "", "extra YAML for sftpwatchd's host, e.g. \"max_connections: 1\" (experiments; RESULTS.md notes it)")
+	flag.StringVar(&o.tools, "tools", "", "only these tools, by first word of their name: sftpwatchd,pysftp-style,rclone,ssh,OpenSSH (default all)")
 	flag.Parse()
 	if o.smallFiles == 0 {
 		o.smallFiles = pick(o.large, 10000, 500)
@@ -107,13 +111,16 @@ func run(o options) error {
 		}
 	}
 	defer srv.stop()
-	e := &env{bin: bin, work: work, sshd: srv, python: python, timeout: o.timeout, verbose: o.verbose}
+	e := &env{bin: bin, work: work, sshd: srv, python: python, timeout: o.timeout, verbose: o.verbose, hostOpts: o.hostOpts, tools: o.tools}
 
 	r := &report{}
 	start := time.Now()
 	r.printf("# sftpwatchd benchmarks\n\n")
 	r.printf("Measured %s by `make bench` (%s). Machine: %s. Medians of %d runs unless noted.\n",
 		start.UTC().Format("2006-01-02"), strings.Join(os.Args[1:], " "), machine(), o.runs)
+	if o.hostOpts != "" {
+		r.printf("**Not defaults:** sftpwatchd's host has `%s`.\n", o.hostOpts)
+	}
 	r.printf("Server: OpenSSH `sshd` (%s, internal-sftp) on 127.0.0.1; every client on the same machine.\n", sshVersion())
 
 	// Targets: loopback, and the relay with the requested RTT.
