@@ -118,6 +118,9 @@ func run(o options) error {
 	r.printf("# sftpwatchd benchmarks\n\n")
 	r.printf("Measured %s by `make bench` (%s). Machine: %s. Medians of %d runs unless noted.\n",
 		start.UTC().Format("2006-01-02"), strings.Join(os.Args[1:], " "), machine(), o.runs)
+	if v, err := exec.Command(bin, "version").Output(); err == nil {
+		r.printf("Binary measured: `%s`.\n", strings.TrimSpace(string(v)))
+	}
 	if o.hostOpts != "" {
 		r.printf("**Not defaults:** sftpwatchd's host has `%s`.\n", o.hostOpts)
 	}
