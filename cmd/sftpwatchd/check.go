@@ -52,7 +52,7 @@ func runCheck(ctx context.Context, o checkOptions, stdout, stderr io.Writer) err
 	if !o.connect {
 		return nil
 	}
-	log, err := newLogger(cfg.Log, stderr)
+	log, err := newInteractiveLogger(cfg.Log, stderr)
 	if err != nil {
 		return err
 	}

@@ -67,7 +67,7 @@ func runLs(ctx context.Context, o lsOptions, stdout, stderr io.Writer) error {
 		return err
 	}
 	w := ws[0]
-	log, err := newLogger(cfg.Log, stderr)
+	log, err := newInteractiveLogger(cfg.Log, stderr)
 	if err != nil {
 		return err
 	}

@@ -52,6 +52,15 @@ func newLogger(l config.Log, w io.Writer) (*zap.Logger, error) {
 	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(w), level)), nil
 }
 
+// newInteractiveLogger is the logger of ls and check, which print their
+// outcome as sentences: only errors are logged, unless log.level is debug.
+func newInteractiveLogger(l config.Log, w io.Writer) (*zap.Logger, error) {
+	if l.Level != "debug" {
+		l.Level = "error"
+	}
+	return newLogger(l, w)
+}
+
 // selectWatches returns the named watches (all when names is empty); an
 // unknown name is a usage error.
 func selectWatches(cfg *config.Config, names []string) ([]config.Watch, error) {

@@ -115,13 +115,13 @@ func scan(ctx context.Context, l Lister, w config.Watch, progress ProgressFunc, 
 	case walkErr != nil && ctx.Err() != nil:
 		return ScanOutcome{}, ctx.Err()
 	case walkErr != nil:
-		return ScanOutcome{}, fmt.Errorf("list %q: %w", w.Path, walkErr)
+		return ScanOutcome{}, walkErr // names the root already
 	case connErr != nil:
-		return ScanOutcome{}, fmt.Errorf("scan of %q interrupted: %w", w.Path, connErr)
+		return ScanOutcome{}, fmt.Errorf("scan interrupted: %w", connErr)
 	}
-	for _, d := range out.Scan.Failed {
-		if d == "" {
-			return ScanOutcome{}, fmt.Errorf("list %q: %w", w.Path, out.DirErrors[0].Err)
+	for _, d := range out.DirErrors {
+		if d.Dir == "" {
+			return ScanOutcome{}, d.Err
 		}
 	}
 	return out, nil

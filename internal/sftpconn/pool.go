@@ -29,8 +29,8 @@ const (
 // A connection that breaks (an error from fn for which IsConnectionError
 // holds, or the SSH connection ending) is dropped and closed once its
 // calls return; the next call dials a new one. A failed dial is returned
-// to the call that made it (as a *ConnectionError; authentication and host
-// key failures as they are), and every call until the jittered backoff has
+// to the call that made it (a *DialError: IsConnectionError holds for it
+// unless it is an authentication or host key failure), and every call until the jittered backoff has
 // passed fails at once with the same error, so no call waits out an outage
 // and the host is not hammered. The first call after the backoff dials
 // again.
@@ -177,10 +177,9 @@ func (p *Pool) acquire(ctx context.Context) (*poolConn, error) {
 			err := p.lastErr
 			p.mu.Unlock()
 			closeAll(toClose)
-			if IsPermanentDialError(err) {
-				return nil, err
-			}
-			return nil, &ConnectionError{Host: p.host, Err: err}
+			// A *DialError: it names the host and address, and
+			// IsConnectionError holds for it unless it is permanent.
+			return nil, err
 		}
 		// No connection yet: wait for a dial in progress, the end of the
 		// backoff, or a call to finish.

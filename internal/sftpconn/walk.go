@@ -202,7 +202,7 @@ func (w *walker) run(ctx context.Context, cancel context.CancelFunc, first dirTa
 			return fail(err)
 		}
 		if r.task.rel == "" && listing.Err != nil {
-			return fail(fmt.Errorf("walk %q: %w", w.root, listing.Err))
+			return fail(listing.Err) // already names the root
 		}
 		pending = append(pending, children...)
 	}
