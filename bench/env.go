@@ -32,7 +32,10 @@ type env struct {
 	// hostOpts is extra YAML for sftpwatchd's host ("max_connections: 1;
 	// max_concurrent_requests: 128", ';' separating keys): experiments only.
 	hostOpts string
-	tools    string // comma-separated first words of tool names; "" = all
+	// watchOpts is extra YAML for the watch ("concurrency: 16"), in the
+	// same form.
+	watchOpts string
+	tools     string // comma-separated first words of tool names; "" = all
 }
 
 // wants reports whether the tool named name is selected by -tools.
@@ -137,6 +140,11 @@ func (e *env) watchConfig(name string, tg target, root, stateDir, listen, extra 
 		}
 	}
 	fmt.Fprintf(&b, "watches:\n  - name: w\n    host: h\n    path: %s\n", strconv.Quote(root))
+	for _, kv := range strings.Split(e.watchOpts, ";") {
+		if kv = strings.TrimSpace(kv); kv != "" {
+			fmt.Fprintf(&b, "    %s\n", kv)
+		}
+	}
 	b.WriteString(extra)
 	p := filepath.Join(e.work, "cfg-"+name+".yaml")
 	return p, os.WriteFile(p, []byte(b.String()), 0o600)

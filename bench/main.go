@@ -26,6 +26,7 @@ type options struct {
 	rssEntries           int
 	rescanScans          int
 	hostOpts             string
+	watchOpts            string
 	tools                string
 }
 
@@ -48,6 +49,7 @@ func main() {
 	flag.IntVar(&o.rssEntries, "rss-entries", 0, "entries the daemon tracks for the RSS figure (default 100,000; 1,000,000 with -large)")
 	flag.IntVar(&o.rescanScans, "rescans", 7, "unchanged rescans measured per tree")
 	flag.StringVar(&o.hostOpts, "host-opts", "", "extra YAML for sftpwatchd's host, e.g. \"max_connections: 1\" (experiments; RESULTS.md notes it)")
+	flag.StringVar(&o.watchOpts, "watch-opts", "", "extra YAML for sftpwatchd's watch, e.g. \"concurrency: 16\" (experiments; RESULTS.md notes it)")
 	flag.StringVar(&o.tools, "tools", "", "only these tools, by first word of their name: sftpwatchd,pysftp-style,rclone,ssh,OpenSSH (default all)")
 	flag.Parse()
 	if o.smallFiles == 0 {
@@ -111,7 +113,7 @@ func run(o options) error {
 		}
 	}
 	defer srv.stop()
-	e := &env{bin: bin, work: work, sshd: srv, python: python, timeout: o.timeout, verbose: o.verbose, hostOpts: o.hostOpts, tools: o.tools}
+	e := &env{bin: bin, work: work, sshd: srv, python: python, timeout: o.timeout, verbose: o.verbose, hostOpts: o.hostOpts, watchOpts: o.watchOpts, tools: o.tools}
 
 	r := &report{}
 	start := time.Now()
@@ -123,6 +125,9 @@ func run(o options) error {
 	}
 	if o.hostOpts != "" {
 		r.printf("**Not defaults:** sftpwatchd's host has `%s`.\n", o.hostOpts)
+	}
+	if o.watchOpts != "" {
+		r.printf("**Not defaults:** sftpwatchd's watch has `%s`.\n", o.watchOpts)
 	}
 	r.printf("Server: OpenSSH `sshd` (%s, internal-sftp) on 127.0.0.1; every client on the same machine.\n", sshVersion())
 

@@ -48,6 +48,17 @@ func (p *Pool) GetTo(ctx context.Context, path string, w io.Writer, progress fun
 	return n, err
 }
 
+// FetchTo copies remote file p, expected to hold size bytes, into w and
+// describes p after the copy (Client.FetchTo), in fewer round trips than
+// GetTo followed by Lstat. On error w may hold part of the file.
+func (p *Pool) FetchTo(ctx context.Context, path string, size int64, w io.Writer, progress func(written int64)) (n int64, after os.FileInfo, err error) {
+	err = p.Do(ctx, func(c *Client) error {
+		n, after, err = c.FetchTo(ctx, path, size, w, progress)
+		return err
+	})
+	return n, after, err
+}
+
 // Rename moves oldpath to newpath, replacing it where the server offers
 // posix-rename (Client.Rename).
 func (p *Pool) Rename(ctx context.Context, oldpath, newpath string) error {

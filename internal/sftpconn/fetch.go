@@ -1,0 +1,119 @@
+package sftpconn
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"sync"
+
+	"github.com/pkg/sftp"
+)
+
+// smallFetchMax is the largest expected size FetchTo reads in one go (one
+// buffer, pkg/sftp's concurrent ReadAt) instead of streaming with
+// File.WriteTo.
+const smallFetchMax = 1 << 20
+
+// FetchTo copies remote file p into w, like GetTo, and then describes p as
+// it is after the copy (Lstat: a final symbolic link is described, not
+// followed). It exists to make the copy-then-verify of a small file cheap
+// on a link with a long round-trip time.
+//
+// size is the length the caller expects (from a listing or an Lstat). It
+// is only a hint and never trusted: n is always the number of bytes up to
+// the end of the file, exactly as GetTo counts them, whether the file is
+// shorter, as long or longer than size.
+//
+// Round trips, for a file of up to 1 MiB: OPEN; the content and a one-byte
+// read at size (which must answer end-of-file) together; CLOSE and LSTAT
+// together: 3 sequential round trips where GetTo followed by Lstat takes 5
+// or more (pkg/sftp's File.WriteTo first asks for the size, then reads
+// until a read answers end-of-file, then closes). Larger files, or a file
+// that turns out longer than size, are streamed with File.WriteTo as GetTo
+// does. The LSTAT is sent only after every read has been answered, so a
+// change made while the file was being read shows in after.
+//
+// On a copy error, after is nil and w may hold part of the file. ctx is
+// checked before every write to w.
+func (c *Client) FetchTo(ctx context.Context, p string, size int64, w io.Writer, progress func(written int64)) (n int64, after os.FileInfo, err error) {
+	full, err := c.begin(ctx, "get", p)
+	if err != nil {
+		return 0, nil, err
+	}
+	f, err := c.sftp.Open(full)
+	if err != nil {
+		return 0, nil, opErr("get", full, err)
+	}
+	cw := &ctxWriter{ctx: ctx, w: w, progress: progress}
+	n, err = copyExpecting(f, size, cw)
+	if err == nil {
+		err = ctx.Err()
+	}
+	if err != nil {
+		_ = f.Close()
+		return n, nil, opErr("get", full, err)
+	}
+	// The handle is only read from: a failed CLOSE changes nothing about
+	// what was copied (GetTo ignores it too). It is sent alongside the
+	// LSTAT so that neither waits for the other.
+	var (
+		wg   sync.WaitGroup
+		lerr error
+	)
+	wg.Go(func() { after, lerr = c.sftp.Lstat(full) })
+	_ = f.Close()
+	wg.Wait()
+	if lerr != nil {
+		return n, nil, opErr("lstat", full, lerr)
+	}
+	return n, after, nil
+}
+
+// copyExpecting copies f from offset 0 to its end into w, reading the
+// first size bytes and probing for the end at size in one round trip when
+// size is small.
+func copyExpecting(f *sftp.File, size int64, w io.Writer) (int64, error) {
+	if size < 0 || size > smallFetchMax {
+		return f.WriteTo(w)
+	}
+	buf := make([]byte, size)
+	var probe [1]byte
+	var (
+		wg         sync.WaitGroup
+		dn, pn     int
+		derr, perr error
+	)
+	if size > 0 {
+		wg.Go(func() { dn, derr = f.ReadAt(buf, 0) })
+	}
+	pn, perr = f.ReadAt(probe[:], size)
+	wg.Wait()
+
+	if derr != nil && !errors.Is(derr, io.EOF) {
+		return 0, derr
+	}
+	n, err := w.Write(buf[:dn])
+	written := int64(n)
+	if err != nil || derr != nil {
+		// A short read is the end of the file: it is shorter than size.
+		return written, err
+	}
+	switch {
+	case pn == 0 && errors.Is(perr, io.EOF):
+		return written, nil // exactly size bytes
+	case perr != nil && !errors.Is(perr, io.EOF):
+		return written, perr
+	}
+	// Longer than expected: copy the byte read and stream the rest.
+	n, err = w.Write(probe[:pn])
+	written += int64(n)
+	if err != nil {
+		return written, err
+	}
+	if _, err := f.Seek(size+int64(pn), io.SeekStart); err != nil {
+		return written, err
+	}
+	m, err := f.WriteTo(w)
+	return written + m, err
+}
