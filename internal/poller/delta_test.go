@@ -2,6 +2,7 @@ package poller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"maps"
@@ -292,5 +293,68 @@ func TestDeltaScansKeepSnapshot(t *testing.T) {
 		if !maps.Equal(stored.Snapshot, p.snap) {
 			t.Fatalf("scan %d: stored snapshot %v, in memory %v", scan, stored.Snapshot, p.snap)
 		}
+	}
+}
+
+// failingCommit is a real store whose Commit fails while fail is set.
+type failingCommit struct {
+	*state.Store
+	fail bool
+}
+
+func (f *failingCommit) Commit(watch string, b state.Batch) ([]event.Event, error) {
+	if f.fail {
+		return nil, errors.New("injected commit failure")
+	}
+	return f.Store.Commit(watch, b)
+}
+
+// TestBaselineInParts writes a baseline in several transactions; a baseline
+// whose last transaction failed leaves parts behind, and the next baseline
+// (after the tree changed) removes what is gone.
+func TestBaselineInParts(t *testing.T) {
+	store, err := state.Open(t.TempDir(), state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	tree := memTree{}
+	for i := range 25 {
+		tree[fmt.Sprintf("f%02d", i)] = diff.Entry{Type: diff.File, Size: int64(i), MTime: 1, Mode: 0o644}
+	}
+	fs := &failingCommit{Store: store, fail: true}
+	w := config.Watch{Name: "w", Path: "/", Recursive: true, Initial: "baseline"}
+	p := New(Options{Watch: w, Lister: tree, Store: fs})
+	p.baselinePart = 10
+
+	if _, err := p.ScanOnce(context.Background(), false); err == nil {
+		t.Fatal("the failing commit was not reported")
+	}
+	stored, err := store.Load("w")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stored.Initialized || len(stored.Snapshot) != 20 {
+		t.Fatalf("after the failed last part: initialized %v, %d entries stored, want false, 20",
+			stored.Initialized, len(stored.Snapshot))
+	}
+
+	delete(tree, "f00") // in the first part, gone before the retry
+	delete(tree, "f15")
+	tree["new"] = diff.Entry{Type: diff.File, MTime: 1, Mode: 0o644}
+	fs.fail = false
+	out, err := p.ScanOnce(context.Background(), false)
+	if err != nil || len(out.Events) != 0 {
+		t.Fatalf("retried baseline: %v, %d events", err, len(out.Events))
+	}
+	stored, err = store.Load("w")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !stored.Initialized || !maps.Equal(stored.Snapshot, diff.Snapshot(tree)) {
+		t.Fatalf("after the baseline: initialized %v, stored %v, want the tree %v", stored.Initialized, stored.Snapshot, tree)
+	}
+	if !maps.Equal(p.snap, diff.Snapshot(tree)) || !maps.Equal(p.dirCount, countDirs(p.snap)) {
+		t.Fatalf("in memory: %v (dirCount %v), want the tree", p.snap, p.dirCount)
 	}
 }

@@ -45,6 +45,8 @@ type Poller struct {
 
 	scanMu sync.Mutex // one ScanOnce at a time: overlapping scans would emit twice
 
+	baselinePart int // snapshot entries per transaction of a large baseline
+
 	mu          sync.Mutex // guards the in-memory copy of the stored state
 	loaded      bool
 	bytes       int64 // sum of snap's sizes, kept as the snapshot changes
@@ -63,7 +65,7 @@ func New(opt Options) *Poller {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	return &Poller{opt: opt, log: opt.Logger.With(zap.String("watch", opt.Watch.Name))}
+	return &Poller{opt: opt, log: opt.Logger.With(zap.String("watch", opt.Watch.Name)), baselinePart: baselinePart}
 }
 
 // MarkSelfRemoved tells the poller that the daemon itself moved or deleted
@@ -162,7 +164,8 @@ func (p *Poller) ScanOnce(ctx context.Context, dryRun bool) (Outcome, error) {
 	defer p.mu.Unlock()
 	prev, sc := d.finish(so.failed, p.pending, p.self)
 	var res diff.Result
-	if !p.initialized && w.Initial != "emit" {
+	baseline := !p.initialized && w.Initial != "emit"
+	if baseline {
 		// baseline: record what is there, silently (and drop what a baseline
 		// interrupted before it was committed completely left behind).
 		res = diff.Result{Set: sc.Entries}
@@ -183,8 +186,16 @@ func (p *Poller) ScanOnce(ctx context.Context, dryRun bool) (Outcome, error) {
 		return Outcome{Result: so.result, Events: events, DirErrors: so.dirErrors}, nil
 	}
 	if !res.Empty() || !p.initialized {
+		set := res.Set
+		if baseline {
+			if set, err = p.writeBaselineParts(res.Set); err != nil {
+				p.loaded = false // parts may be stored: reload before the next baseline
+				p.finish(ResultError, start)
+				return Outcome{Result: ResultError, Err: err}, fmt.Errorf("commit scan of watch %q: %w", w.Name, err)
+			}
+		}
 		committed, err := p.opt.Store.Commit(w.Name, state.Batch{
-			Set:                 res.Set,
+			Set:                 set,
 			Removed:             res.Removed,
 			PendingSet:          res.PendingSet,
 			PendingRemoved:      res.PendingRemoved,
@@ -192,6 +203,9 @@ func (p *Poller) ScanOnce(ctx context.Context, dryRun bool) (Outcome, error) {
 			Events:              events,
 		})
 		if err != nil {
+			if baseline && len(set) != len(res.Set) {
+				p.loaded = false // parts are stored: reload before the next baseline
+			}
 			p.finish(ResultError, start)
 			return Outcome{Result: ResultError, Err: err}, fmt.Errorf("commit scan of watch %q: %w", w.Name, err)
 		}
@@ -212,6 +226,47 @@ func (p *Poller) ScanOnce(ctx context.Context, dryRun bool) (Outcome, error) {
 		p.opt.Notify()
 	}
 	return Outcome{Result: so.result, Events: events, DirErrors: so.dirErrors}, nil
+}
+
+// snapshotWriter is implemented by stores that can write a large baseline
+// in several transactions (*state.Store).
+type snapshotWriter interface {
+	PutSnapshot(watch string, set diff.Snapshot, keys []string) error
+}
+
+// baselinePart is how many snapshot entries one transaction of a baseline
+// writes: bbolt holds every page a transaction touches in memory until it
+// commits, so a baseline of millions of entries in one transaction would
+// need hundreds of megabytes at once.
+const baselinePart = 100_000
+
+// writeBaselineParts writes all but the last baselinePart entries of a
+// large baseline with PutSnapshot, in key order, and returns the rest for
+// the Commit that marks the watch initialized. If the daemon dies in
+// between, the watch is still not initialized and the next scan is a
+// baseline again, which removes the stored keys that are gone.
+func (p *Poller) writeBaselineParts(set diff.Snapshot) (diff.Snapshot, error) {
+	sw, ok := p.opt.Store.(snapshotWriter)
+	part := p.baselinePart
+	if !ok || len(set) <= part {
+		return set, nil
+	}
+	keys := make([]string, 0, len(set))
+	for k := range set {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for len(keys) > part {
+		if err := sw.PutSnapshot(p.opt.Watch.Name, set, keys[:part]); err != nil {
+			return nil, err
+		}
+		keys = keys[part:]
+	}
+	rest := make(diff.Snapshot, len(keys))
+	for _, k := range keys {
+		rest[k] = set[k]
+	}
+	return rest, nil
 }
 
 func compareOptions(w config.Watch) diff.Options {
