@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path"
+	"slices"
 	"sync"
 	"time"
 
@@ -44,11 +45,14 @@ type Poller struct {
 
 	scanMu sync.Mutex // one ScanOnce at a time: overlapping scans would emit twice
 
+	baselinePart int // snapshot entries per transaction of a large baseline
+
 	mu          sync.Mutex // guards the in-memory copy of the stored state
 	loaded      bool
 	bytes       int64 // sum of snap's sizes, kept as the snapshot changes
 	initialized bool
 	snap        diff.Snapshot
+	dirCount    map[string]int32 // entries of snap per parent directory
 	pending     map[string]diff.Pending
 	self        map[string]bool
 }
@@ -61,7 +65,7 @@ func New(opt Options) *Poller {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	return &Poller{opt: opt, log: opt.Logger.With(zap.String("watch", opt.Watch.Name))}
+	return &Poller{opt: opt, log: opt.Logger.With(zap.String("watch", opt.Watch.Name)), baselinePart: baselinePart}
 }
 
 // MarkSelfRemoved tells the poller that the daemon itself moved or deleted
@@ -106,6 +110,7 @@ func (p *Poller) load() error {
 	for k := range w.SelfRemoved {
 		p.self[k] = true
 	}
+	p.dirCount = countDirs(p.snap)
 	p.loaded = true
 	p.bytes = 0
 	for _, e := range p.snap {
@@ -133,13 +138,14 @@ func (p *Poller) ScanOnce(ctx context.Context, dryRun bool) (Outcome, error) {
 	start := p.opt.Now()
 	p.mu.Lock()
 	err := p.load()
-	hint := len(p.snap)
 	p.mu.Unlock()
 	if err != nil {
 		p.finish(ResultError, start)
 		return Outcome{Result: ResultError, Err: err}, err
 	}
-	so, err := scan(ctx, p.opt.Lister, w, nil, hint)
+	// p.snap and p.dirCount only change in ScanOnce (under scanMu), so the
+	// walk may read them without p.mu.
+	d, so, err := scanDelta(ctx, p.opt.Lister, w, p.snap, p.dirCount)
 	if err != nil {
 		if ctx.Err() != nil {
 			return Outcome{}, ctx.Err()
@@ -148,31 +154,48 @@ func (p *Poller) ScanOnce(ctx context.Context, dryRun bool) (Outcome, error) {
 		p.log.Warn("scan failed", zap.Error(err))
 		return Outcome{Result: ResultError, Err: err}, nil
 	}
-	if len(so.DirErrors) > 0 {
+	if len(so.dirErrors) > 0 {
 		p.log.Warn("scan partial: directories could not be listed; their entries keep their stored state",
-			zap.Int("dirs", len(so.DirErrors)), zap.Error(errorsJoin(so.DirErrors, 5)))
+			zap.Int("dirs", len(so.dirErrors)), zap.Error(errorsJoin(so.dirErrors, 5)))
 	}
 	now := p.opt.Now()
 
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	prev, sc := d.finish(so.failed, p.pending, p.self)
 	var res diff.Result
-	if !p.initialized && w.Initial != "emit" {
-		// baseline: record what is there, silently.
-		res = diff.Result{Set: so.Scan.Entries}
+	baseline := !p.initialized && w.Initial != "emit"
+	if baseline {
+		// baseline: record what is there, silently (and drop what a baseline
+		// interrupted before it was committed completely left behind).
+		res = diff.Result{Set: sc.Entries}
+		for k := range prev {
+			if _, ok := sc.Entries[k]; !ok {
+				res.Removed = append(res.Removed, k)
+			}
+		}
+		slices.Sort(res.Removed)
 	} else {
-		res = diff.Compare(p.snap, so.Scan, p.pending, p.self, now, compareOptions(w))
+		res = diff.Compare(prev, sc, p.pending, p.self, now, compareOptions(w))
 	}
 	events := make([]event.Event, 0, len(res.Changes))
 	for _, c := range res.Changes {
 		events = append(events, p.toEvent(c, now))
 	}
 	if dryRun {
-		return Outcome{Result: so.Result, Events: events, DirErrors: so.DirErrors}, nil
+		return Outcome{Result: so.result, Events: events, DirErrors: so.dirErrors}, nil
 	}
 	if !res.Empty() || !p.initialized {
+		set := res.Set
+		if baseline {
+			if set, err = p.writeBaselineParts(res.Set); err != nil {
+				p.loaded = false // parts may be stored: reload before the next baseline
+				p.finish(ResultError, start)
+				return Outcome{Result: ResultError, Err: err}, fmt.Errorf("commit scan of watch %q: %w", w.Name, err)
+			}
+		}
 		committed, err := p.opt.Store.Commit(w.Name, state.Batch{
-			Set:                 res.Set,
+			Set:                 set,
 			Removed:             res.Removed,
 			PendingSet:          res.PendingSet,
 			PendingRemoved:      res.PendingRemoved,
@@ -180,6 +203,9 @@ func (p *Poller) ScanOnce(ctx context.Context, dryRun bool) (Outcome, error) {
 			Events:              events,
 		})
 		if err != nil {
+			if baseline && len(set) != len(res.Set) {
+				p.loaded = false // parts are stored: reload before the next baseline
+			}
 			p.finish(ResultError, start)
 			return Outcome{Result: ResultError, Err: err}, fmt.Errorf("commit scan of watch %q: %w", w.Name, err)
 		}
@@ -190,8 +216,8 @@ func (p *Poller) ScanOnce(ctx context.Context, dryRun bool) (Outcome, error) {
 		}
 		p.initialized = true
 	}
-	p.finish(so.Result, start)
-	p.log.Debug("scan finished", zap.String("result", so.Result), zap.Int("entries", len(so.Scan.Entries)),
+	p.finish(so.result, start)
+	p.log.Debug("scan finished", zap.String("result", so.result), zap.Int("entries", d.entries),
 		zap.Int("events", len(events)), zap.Duration("took", p.opt.Now().Sub(start)))
 	for _, e := range events {
 		p.opt.Metrics.EventsCommitted(w.Name, string(e.Type), 1, now)
@@ -199,7 +225,48 @@ func (p *Poller) ScanOnce(ctx context.Context, dryRun bool) (Outcome, error) {
 	if len(events) > 0 && p.opt.Notify != nil {
 		p.opt.Notify()
 	}
-	return Outcome{Result: so.Result, Events: events, DirErrors: so.DirErrors}, nil
+	return Outcome{Result: so.result, Events: events, DirErrors: so.dirErrors}, nil
+}
+
+// snapshotWriter is implemented by stores that can write a large baseline
+// in several transactions (*state.Store).
+type snapshotWriter interface {
+	PutSnapshot(watch string, set diff.Snapshot, keys []string) error
+}
+
+// baselinePart is how many snapshot entries one transaction of a baseline
+// writes: bbolt holds every page a transaction touches in memory until it
+// commits, so a baseline of millions of entries in one transaction would
+// need hundreds of megabytes at once.
+const baselinePart = 100_000
+
+// writeBaselineParts writes all but the last baselinePart entries of a
+// large baseline with PutSnapshot, in key order, and returns the rest for
+// the Commit that marks the watch initialized. If the daemon dies in
+// between, the watch is still not initialized and the next scan is a
+// baseline again, which removes the stored keys that are gone.
+func (p *Poller) writeBaselineParts(set diff.Snapshot) (diff.Snapshot, error) {
+	sw, ok := p.opt.Store.(snapshotWriter)
+	part := p.baselinePart
+	if !ok || len(set) <= part {
+		return set, nil
+	}
+	keys := make([]string, 0, len(set))
+	for k := range set {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for len(keys) > part {
+		if err := sw.PutSnapshot(p.opt.Watch.Name, set, keys[:part]); err != nil {
+			return nil, err
+		}
+		keys = keys[part:]
+	}
+	rest := make(diff.Snapshot, len(keys))
+	for _, k := range keys {
+		rest[k] = set[k]
+	}
+	return rest, nil
 }
 
 func compareOptions(w config.Watch) diff.Options {
@@ -250,14 +317,41 @@ func (p *Poller) finish(result string, start time.Time) {
 // watch_entries and watch_bytes by what changed (an unchanged rescan never
 // walks the snapshot). Called with p.mu held.
 func (p *Poller) applyLocked(res diff.Result) {
+	if len(p.snap) == 0 && len(res.Removed) == 0 && res.Set != nil {
+		// A baseline (or the first creates): take the result's map, which
+		// nothing else holds, instead of copying a possibly huge one.
+		p.snap, res.Set = res.Set, nil
+		p.dirCount = countDirs(p.snap)
+		p.bytes = 0
+		for _, e := range p.snap {
+			p.bytes += e.Size
+		}
+	}
 	for _, k := range res.Removed {
-		p.bytes -= p.snap[k].Size
+		if s, ok := p.snap[k]; ok {
+			p.bytes -= s.Size
+			p.countDir(k, -1)
+		}
 	}
 	for k, e := range res.Set {
-		p.bytes += e.Size - p.snap[k].Size
+		s, ok := p.snap[k]
+		p.bytes += e.Size - s.Size
+		if !ok {
+			p.countDir(k, 1)
+		}
 	}
 	diff.Apply(p.snap, p.pending, res)
 	p.opt.Metrics.SetSnapshotSize(p.opt.Watch.Name, len(p.snap), p.bytes)
+}
+
+// countDir moves the count of stored entries in key's directory by n.
+func (p *Poller) countDir(key string, n int32) {
+	dir := parentOf(key)
+	if c := p.dirCount[dir] + n; c > 0 {
+		p.dirCount[dir] = c
+	} else {
+		delete(p.dirCount, dir)
+	}
 }
 
 // Run scans on the watch's interval until ctx is done. The next scan starts

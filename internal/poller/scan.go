@@ -69,11 +69,47 @@ func Scan(ctx context.Context, l Lister, w config.Watch, progress ProgressFunc) 
 // scan is Scan with a size hint for the entry map (the previous snapshot's
 // size), so that a rescan does not grow the map step by step.
 func scan(ctx context.Context, l Lister, w config.Watch, progress ProgressFunc, sizeHint int) (ScanOutcome, error) {
-	f, err := NewFilter(w)
+	entries := make(diff.Snapshot, sizeHint)
+	wo, err := walkTree(ctx, l, w, func(d sftpconn.DirListing, f Filter) {
+		for _, e := range d.Entries {
+			if f.Match(e.RelPath, e.Type) {
+				entries[e.RelPath] = entryOf(&e)
+			}
+		}
+	}, func(dirs int) {
+		if progress != nil {
+			progress(dirs, len(entries))
+		}
+	})
 	if err != nil {
 		return ScanOutcome{}, err
 	}
-	out := ScanOutcome{Scan: diff.Scan{Entries: make(diff.Snapshot, sizeHint)}, Result: ResultOK}
+	return ScanOutcome{
+		Scan:      diff.Scan{Entries: entries, Failed: wo.failed},
+		Result:    wo.result,
+		DirErrors: wo.dirErrors,
+		Dirs:      wo.dirs,
+	}, nil
+}
+
+// walkOutcome is what walkTree found besides the entries themselves.
+type walkOutcome struct {
+	result    string // ResultOK or ResultPartial
+	dirErrors []DirError
+	failed    []string // rel paths of the directories that could not be listed
+	dirs      int      // directories listed
+}
+
+// walkTree lists the watch's tree and hands every complete listing to
+// visit, with the watch's filter (visit applies Match itself), then calls
+// listed with the number of directories listed so far. It fails when the
+// root cannot be listed or the connection was lost.
+func walkTree(ctx context.Context, l Lister, w config.Watch, visit func(sftpconn.DirListing, Filter), listed func(dirs int)) (walkOutcome, error) {
+	f, err := NewFilter(w)
+	if err != nil {
+		return walkOutcome{}, err
+	}
+	out := walkOutcome{result: ResultOK}
 	opt := sftpconn.WalkOptions{
 		MaxDepth:       w.MaxDepth,
 		Recursive:      w.Recursive,
@@ -88,43 +124,41 @@ func scan(ctx context.Context, l Lister, w config.Watch, progress ProgressFunc, 
 			if sftpconn.IsConnectionError(d.Err) && connErr == nil {
 				connErr = d.Err
 			}
-			out.Scan.Failed = append(out.Scan.Failed, d.Dir)
-			out.DirErrors = append(out.DirErrors, DirError{Dir: d.Dir, Err: d.Err})
-			out.Result = ResultPartial
+			out.failed = append(out.failed, d.Dir)
+			out.dirErrors = append(out.dirErrors, DirError{Dir: d.Dir, Err: d.Err})
+			out.result = ResultPartial
 			return nil
 		}
-		out.Dirs++
-		for _, e := range d.Entries {
-			if !f.Match(e.RelPath, e.Type) {
-				continue
-			}
-			out.Scan.Entries[e.RelPath] = diff.Entry{
-				Type:  e.Type,
-				Size:  e.Size,
-				MTime: e.MTime.Unix(),
-				Mode:  permBits(e.Mode),
-				Link:  e.Link,
-			}
-		}
-		if progress != nil {
-			progress(out.Dirs, len(out.Scan.Entries))
-		}
+		out.dirs++
+		visit(d, f)
+		listed(out.dirs)
 		return nil
 	})
 	switch {
 	case walkErr != nil && ctx.Err() != nil:
-		return ScanOutcome{}, ctx.Err()
+		return walkOutcome{}, ctx.Err()
 	case walkErr != nil:
-		return ScanOutcome{}, walkErr // names the root already
+		return walkOutcome{}, walkErr // names the root already
 	case connErr != nil:
-		return ScanOutcome{}, fmt.Errorf("scan interrupted: %w", connErr)
+		return walkOutcome{}, fmt.Errorf("scan interrupted: %w", connErr)
 	}
-	for _, d := range out.DirErrors {
+	for _, d := range out.dirErrors {
 		if d.Dir == "" {
-			return ScanOutcome{}, d.Err
+			return walkOutcome{}, d.Err
 		}
 	}
 	return out, nil
+}
+
+// entryOf is the stored form of a listed entry.
+func entryOf(e *sftpconn.Entry) diff.Entry {
+	return diff.Entry{
+		Type:  e.Type,
+		Size:  e.Size,
+		MTime: e.MTime.Unix(),
+		Mode:  permBits(e.Mode),
+		Link:  e.Link,
+	}
 }
 
 // permBits is the Unix permission word (0o7777) of m: Go keeps setuid,

@@ -125,11 +125,7 @@ func (b *Batch) validate() error {
 	return nil
 }
 
-// putEntries deletes removed keys, then writes set in key order. bbolt
-// keeps references to keys and values until the transaction ends, so they
-// are carved out of one arena instead of two allocations per entry. The
-// arena is only ever appended to: when it grows, slices already handed to
-// bbolt keep the old backing array, which nothing writes to again.
+// putEntries deletes removed keys, then writes set in key order.
 func putEntries[V any](bk *bolt.Bucket, what string, removed []string, set map[string]V, enc func([]byte, V) []byte) error {
 	for _, p := range removed {
 		if err := bk.Delete([]byte(p)); err != nil {
@@ -140,18 +136,33 @@ func putEntries[V any](bk *bolt.Bucket, what string, removed []string, set map[s
 		return nil
 	}
 	keys := make([]string, 0, len(set))
-	size := 0
 	for k := range set {
 		keys = append(keys, k)
-		size += len(k) + pendingPrefix + entryHeaderSize
 	}
 	slices.Sort(keys)
+	return putKeys(bk, what, keys, set, enc)
+}
+
+// putKeys writes set[k] for every k of keys (sorted). bbolt keeps
+// references to keys and values until the transaction ends, so they are
+// carved out of one arena instead of two allocations per entry. The arena
+// is only ever appended to: when it grows, slices already handed to bbolt
+// keep the old backing array, which nothing writes to again.
+func putKeys[V any](bk *bolt.Bucket, what string, keys []string, set map[string]V, enc func([]byte, V) []byte) error {
+	size := 0
+	for _, k := range keys {
+		size += len(k) + pendingPrefix + entryHeaderSize
+	}
 	arena := make([]byte, 0, size)
 	for _, k := range keys {
+		v, ok := set[k]
+		if !ok {
+			return fmt.Errorf("put %s key %q: not in the set", what, k)
+		}
 		start := len(arena)
 		arena = append(arena, k...)
 		mid := len(arena)
-		arena = enc(arena, set[k])
+		arena = enc(arena, v)
 		end := len(arena)
 		if err := bk.Put(arena[start:mid:mid], arena[mid:end:end]); err != nil {
 			return fmt.Errorf("put %s key %q: %w", what, k, err)

@@ -1,0 +1,311 @@
+package poller
+
+import (
+	"context"
+	"strings"
+
+	"github.com/sftpwatchd/sftpwatchd/internal/config"
+	"github.com/sftpwatchd/sftpwatchd/internal/diff"
+	"github.com/sftpwatchd/sftpwatchd/internal/sftpconn"
+)
+
+// A rescan does not build a second map of the whole tree. Each listing is
+// compared with the stored snapshot as it arrives, and only what can matter
+// to diff.Compare is kept: Compare(prev, scan) gives exactly the same Result
+// when every key whose stored and scanned entries are identical (Mode and
+// Link included), that has no pending record, is not self-removed and is
+// present in the scan, is left out of both prev and scan.Entries. Such a key
+// passes every step of Compare without effect: pass 1 finds it unchanged,
+// pass 2 and the self-removed pass never look it up, pass 3 finds it present,
+// and it is no rename candidate. A stored key that is missing from the scan
+// beneath a failed directory has no effect either and is left out too.
+// Keeping more keys than necessary is always safe; keeping fewer never is.
+//
+// What is kept (delta.cur, delta.prev):
+//   - every entry that is new or differs from its stored entry, with the
+//     stored entry in prev;
+//   - every stored entry missing from the scan (not beneath a failed dir);
+//   - every pending or self-removed key that is present, with its entry.
+//
+// Finding the missing keys without remembering every key seen: the poller
+// keeps the number of stored entries per parent directory (dirCount). When a
+// listing of directory d has seen as many distinct stored entries of d as
+// d holds, none of d's stored entries is missing. Only directories where the
+// numbers differ remember which of their stored keys were seen (retained).
+// When the stored entries seen over the whole scan add up to the snapshot's
+// size, nothing is missing and the snapshot is never walked; otherwise one
+// pass over it collects the stored keys whose parent was not listed, or was
+// listed without them.
+
+// Directory states during one delta scan. Presence is a union over
+// listings: a directory whose stored children were all seen stays complete
+// whatever later listings hold, and one that remembers the children seen
+// goes on remembering them, so a directory reported in several listings (a
+// foreign Lister) is judged exactly too.
+const (
+	dirCounting uint8 = iota // stored children counted in the listing that first had them
+	dirComplete              // every stored child was seen
+	dirRetained              // the stored children seen are in delta.retained
+)
+
+// dirSeen is what one scan saw of the stored children of one directory.
+type dirSeen struct {
+	seen  int32 // distinct stored children counted (dirCounting)
+	first int32 // the listing that first had some
+	state uint8
+}
+
+// delta is one scan compared with the snapshot as the listings arrive.
+type delta struct {
+	snap     diff.Snapshot
+	dirCount map[string]int32
+
+	cur  diff.Snapshot // scanned entries kept (see above)
+	prev diff.Snapshot // their stored entries, and stored entries missing
+
+	dirs       map[string]int32 // parent dir → index into seen
+	seen       []dirSeen
+	retained   map[string]struct{}
+	seenStored int // distinct stored keys seen
+	entries    int // entries the scan saw, after filtering
+	listing    int32
+	kept       []int        // scratch: indexes of the current listing's entries that match
+	touched    []touchedDir // scratch: dirs first touched by the current listing
+}
+
+type touchedDir struct {
+	dir string
+	i   int32
+}
+
+func newDelta(snap diff.Snapshot, dirCount map[string]int32) *delta {
+	return &delta{
+		snap:     snap,
+		dirCount: dirCount,
+		cur:      diff.Snapshot{},
+		prev:     diff.Snapshot{},
+		dirs:     make(map[string]int32, len(dirCount)),
+		seen:     make([]dirSeen, 0, len(dirCount)),
+	}
+}
+
+// parentOf is the rel path of p's directory ("" for the root).
+func parentOf(p string) string {
+	if i := strings.LastIndexByte(p, '/'); i >= 0 {
+		return p[:i]
+	}
+	return ""
+}
+
+// dirIndex returns the index of dir's record, creating it.
+func (d *delta) dirIndex(dir string) int32 {
+	if i, ok := d.dirs[dir]; ok {
+		return i
+	}
+	i := int32(len(d.seen))
+	d.seen = append(d.seen, dirSeen{})
+	d.dirs[dir] = i
+	return i
+}
+
+// visit compares one complete listing with the snapshot.
+func (d *delta) visit(l sftpconn.DirListing, f Filter) {
+	d.listing++
+	d.kept = d.kept[:0]
+	sorted := true
+	for i := range l.Entries {
+		e := &l.Entries[i]
+		if !f.Match(e.RelPath, e.Type) {
+			continue
+		}
+		if n := len(d.kept); n > 0 && l.Entries[d.kept[n-1]].RelPath >= e.RelPath {
+			sorted = false // duplicates possible: count through retained
+		}
+		d.kept = append(d.kept, i)
+	}
+	d.entries += len(d.kept)
+	d.touched = d.touched[:0]
+	lastDir, last := "", int32(-1)
+	for _, i := range d.kept {
+		e := &l.Entries[i]
+		ent := entryOf(e)
+		s, stored := d.snap[e.RelPath]
+		if !stored {
+			d.cur[e.RelPath] = ent
+			continue
+		}
+		dir := parentOf(e.RelPath)
+		if last < 0 || dir != lastDir {
+			lastDir, last = dir, d.dirIndex(dir)
+			if ds := &d.seen[last]; ds.first == 0 {
+				ds.first = d.listing
+				d.touched = append(d.touched, touchedDir{dir, last})
+			}
+		}
+		ds := &d.seen[last]
+		switch {
+		case ds.state == dirComplete:
+			// every stored child was seen in an earlier listing
+		case sorted && ds.state == dirCounting && ds.first == d.listing:
+			ds.seen++ // strictly sorted: no duplicates within one listing
+			d.seenStored++
+		default:
+			ds.state = dirRetained
+			if d.retain(e.RelPath) {
+				d.seenStored++
+			}
+		}
+		switch {
+		case s != ent:
+			d.cur[e.RelPath], d.prev[e.RelPath] = ent, s
+		case len(d.cur) > 0 && (!sorted || ds.first != d.listing):
+			// A duplicate of a key seen changed before: the last sighting
+			// wins, as in a full scan's map.
+			delete(d.cur, e.RelPath)
+			delete(d.prev, e.RelPath)
+		}
+	}
+	// A directory whose stored children were not all seen remembers which
+	// ones were, while the listing is at hand.
+	for _, t := range d.touched {
+		ds := &d.seen[t.i]
+		if ds.state != dirCounting {
+			continue
+		}
+		if ds.seen == d.dirCount[t.dir] {
+			ds.state = dirComplete
+			continue
+		}
+		ds.state = dirRetained
+		for _, i := range d.kept {
+			p := l.Entries[i].RelPath
+			if _, stored := d.snap[p]; stored && parentOf(p) == t.dir {
+				d.retain(p)
+			}
+		}
+	}
+}
+
+// retain records that stored key p was seen; false if it already was.
+func (d *delta) retain(p string) bool {
+	if d.retained == nil {
+		d.retained = map[string]struct{}{}
+	}
+	if _, ok := d.retained[p]; ok {
+		return false
+	}
+	d.retained[p] = struct{}{}
+	return true
+}
+
+// present reports whether stored key p was seen by the scan; only valid
+// once the walk is over, and only for keys of the snapshot.
+func (d *delta) present(p string) bool {
+	if !d.mayMiss() {
+		return true
+	}
+	i, listed := d.dirs[parentOf(p)]
+	if !listed {
+		return false
+	}
+	if d.seen[i].state == dirRetained {
+		_, ok := d.retained[p]
+		return ok
+	}
+	return true // dirComplete: every stored child was seen
+}
+
+// mayMiss reports whether some stored key is missing from the scan.
+func (d *delta) mayMiss() bool { return d.seenStored != len(d.snap) }
+
+// finish adds the stored keys missing from the scan (unless beneath a
+// failed directory) and the present pending and self-removed keys, and
+// returns the reduced inputs of diff.Compare.
+func (d *delta) finish(failed []string, pending map[string]diff.Pending, self map[string]bool) (prev diff.Snapshot, scan diff.Scan) {
+	if d.mayMiss() {
+		fs := newFailedDirs(failed)
+		for p, s := range d.snap {
+			if _, kept := d.cur[p]; kept || d.present(p) || fs.covers(p) {
+				continue
+			}
+			d.prev[p] = s
+		}
+	}
+	for p := range pending {
+		d.keepPresent(p)
+	}
+	for p, on := range self {
+		if on {
+			d.keepPresent(p)
+		}
+	}
+	return d.prev, diff.Scan{Entries: d.cur, Failed: failed}
+}
+
+// keepPresent keeps stored key p in prev and cur when the scan saw it
+// unchanged (a changed or new key is kept already; a missing one was added
+// by finish unless a failed directory hides it).
+func (d *delta) keepPresent(p string) {
+	if _, kept := d.cur[p]; kept {
+		return
+	}
+	s, stored := d.snap[p]
+	if !stored || !d.present(p) {
+		return
+	}
+	d.prev[p], d.cur[p] = s, s
+}
+
+// failedDirs answers "is p beneath a directory that could not be listed?"
+// for the poller's own use. It only needs to be conservative: a key it does
+// not recognise as covered is handed to Compare, which decides exactly.
+type failedDirs map[string]struct{}
+
+func newFailedDirs(failed []string) failedDirs {
+	if len(failed) == 0 {
+		return nil
+	}
+	fs := make(failedDirs, len(failed))
+	for _, f := range failed {
+		fs[f] = struct{}{}
+	}
+	return fs
+}
+
+func (fs failedDirs) covers(p string) bool {
+	if len(fs) == 0 {
+		return false
+	}
+	for {
+		i := strings.LastIndexByte(p, '/')
+		if i < 0 {
+			_, root := fs[""]
+			return root
+		}
+		p = p[:i]
+		if _, ok := fs[p]; ok {
+			return true
+		}
+	}
+}
+
+// scanDelta lists the watch's tree and compares it with snap (whose stored
+// entries per parent directory are dirCount) as the listings arrive. snap
+// must not change until it returns.
+func scanDelta(ctx context.Context, l Lister, w config.Watch, snap diff.Snapshot, dirCount map[string]int32) (*delta, walkOutcome, error) {
+	d := newDelta(snap, dirCount)
+	wo, err := walkTree(ctx, l, w, d.visit, func(int) {})
+	if err != nil {
+		return nil, walkOutcome{}, err
+	}
+	return d, wo, nil
+}
+
+// countDirs counts the entries of snap per parent directory.
+func countDirs(snap diff.Snapshot) map[string]int32 {
+	m := map[string]int32{}
+	for p := range snap {
+		m[parentOf(p)]++
+	}
+	return m
+}
