@@ -86,8 +86,15 @@ func checkFindRun(root string, runErr error, p *findParser, stderr *boundedBuffe
 	status := 0
 	if runErr != nil {
 		var exit *ssh.ExitError
-		if !errors.As(runErr, &exit) || exit.Signal() != "" {
-			return nil, runErr // connection lost, no exit status, killed
+		switch {
+		case IsConnectionError(runErr):
+			return nil, runErr
+		case !errors.As(runErr, &exit):
+			// The session or the command was refused, or it ended without
+			// an exit status.
+			return nil, fmt.Errorf("%w (lister: find needs a server that runs commands over SSH with a POSIX shell and GNU find; lister: sftp does not)", runErr)
+		case exit.Signal() != "":
+			return nil, fmt.Errorf("%w: killed by signal %s", errFindFailed, exit.Signal())
 		}
 		status = exit.ExitStatus()
 	}
