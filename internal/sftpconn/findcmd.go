@@ -3,9 +3,9 @@ package sftpconn
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"strconv"
 	"strings"
-	"syscall"
 )
 
 // findFormat is what find prints for every entry: type, size, mtime
@@ -134,25 +134,16 @@ func unquoteC(s string) (string, error) {
 
 func isOctal(c byte) bool { return c >= '0' && c <= '7' }
 
-// errnoOf maps the C locale's strerror texts of the errors a directory read
-// can meet to their errno (so that errors.Is(err, fs.ErrPermission) works);
-// another text is kept as it is.
+// errnoOf is the error a C-locale strerror text stands for: permission
+// and absence as fs.ErrPermission and fs.ErrNotExist (as the SFTP walk
+// reports them), anything else as the text. Not a syscall.Errno: that is
+// also a net.Error, which would make it look like a lost connection.
 func errnoOf(msg string) error {
 	switch msg {
 	case "Permission denied":
-		return syscall.EACCES
+		return fs.ErrPermission
 	case "No such file or directory":
-		return syscall.ENOENT
-	case "Not a directory":
-		return syscall.ENOTDIR
-	case "Input/output error":
-		return syscall.EIO
-	case "Operation not permitted":
-		return syscall.EPERM
-	case "Too many levels of symbolic links":
-		return syscall.ELOOP
-	case "Stale file handle":
-		return syscall.ESTALE
+		return fs.ErrNotExist
 	}
 	return errors.New(msg)
 }

@@ -5,7 +5,6 @@ import (
 	"io/fs"
 	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 )
 
@@ -100,8 +99,10 @@ func TestParseFindError(t *testing.T) {
 			t.Errorf("%q parsed (err %v)", line, err)
 		}
 	}
-	if _, c, _ := parseFindError(`find: '/x': Not a directory`); !errors.Is(c, syscall.ENOTDIR) {
-		t.Errorf("ENOTDIR: %v", c)
+	// Never a syscall.Errno: that is a net.Error, i.e. "connection lost".
+	_, c, _ := parseFindError(`find: '/x': Permission denied`)
+	if IsConnectionError(c) {
+		t.Errorf("a permission error is classified as a connection error: %v", c)
 	}
 }
 
