@@ -162,3 +162,30 @@ func TestFindParser(t *testing.T) {
 		}
 	}
 }
+
+func TestVanishedEntry(t *testing.T) {
+	p := newFindParser()
+	p.Write([]byte(rec("d", "4096", "1", "755", "", "") +
+		rec("d", "4096", "1", "755", "d", "") +
+		rec("f", "1", "1", "644", "d/kept", "")))
+	if err := p.finish(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		rel   string
+		cause error
+		want  bool
+	}{
+		{"x.part", fs.ErrNotExist, true},    // in the root, gone before find looked at it
+		{"d/y.part", fs.ErrNotExist, true},  // in a printed directory
+		{"d", fs.ErrNotExist, false},        // a printed directory that vanished: failed dir
+		{"d/kept", fs.ErrNotExist, false},   // printed: not a vanished entry
+		{"nodir/z", fs.ErrNotExist, false},  // parent never printed: cannot be sure
+		{"x.part", fs.ErrPermission, false}, // not a vanishing
+		{"", fs.ErrNotExist, false},         // the root itself
+	} {
+		if got := vanishedEntry(p, c.rel, c.cause); got != c.want {
+			t.Errorf("vanishedEntry(%q, %v) = %v, want %v", c.rel, c.cause, got, c.want)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"path"
 	"slices"
 	"strings"
@@ -111,6 +112,7 @@ func checkFindRun(root string, runErr error, p *findParser, stderr *boundedBuffe
 		return nil, fmt.Errorf("%w: error messages cut short: %s", errFindFailed, excerpt(msgs))
 	}
 	failed := map[string]error{}
+	vanished := 0
 	for line := range strings.Lines(msgs) {
 		line = strings.TrimSuffix(line, "\n")
 		where, cause, err := parseFindError(line)
@@ -118,13 +120,17 @@ func checkFindRun(root string, runErr error, p *findParser, stderr *boundedBuffe
 			return nil, err
 		}
 		rel, ok := relOf(root, where)
+		if ok && vanishedEntry(p, rel, cause) {
+			vanished++
+			continue
+		}
 		if !ok || (rel != "" && !p.dirs[rel]) {
 			return nil, fmt.Errorf("%w: %q does not name a directory of the listing", errFindMessage, line)
 		}
 		failed[rel] = cause
 	}
 	switch {
-	case status == 1 && len(failed) == 0:
+	case status == 1 && len(failed) == 0 && vanished == 0:
 		return nil, fmt.Errorf("%w: exit status 1 without a message", errFindFailed)
 	case status == 0 && len(failed) > 0:
 		return nil, fmt.Errorf("%w: exit status 0 after errors: %s", errFindFailed, excerpt(msgs))
@@ -132,6 +138,29 @@ func checkFindRun(root string, runErr error, p *findParser, stderr *boundedBuffe
 		return nil, fmt.Errorf("%w: no output", errFindFailed)
 	}
 	return failed, nil
+}
+
+// vanishedEntry reports whether a find message is about an entry that was
+// removed or renamed between find reading its directory and looking at it
+// (an upload's "x.part" renamed to "x", say): "No such file or directory"
+// for a path that find did not print, whose parent directory it did print.
+// That parent was read completely and the entry is gone, which is what an
+// SFTP listing a moment later would show: the message is no reason to fail
+// the scan. A directory that vanished after find printed it is in p.dirs
+// and is not this case: it stays a failed directory (its subtree keeps its
+// stored state).
+func vanishedEntry(p *findParser, rel string, cause error) bool {
+	if rel == "" || !errors.Is(cause, fs.ErrNotExist) {
+		return false
+	}
+	if _, printed := p.byRel[rel]; printed {
+		return false
+	}
+	parent := ""
+	if i := strings.LastIndexByte(rel, '/'); i >= 0 {
+		parent = rel[:i]
+	}
+	return p.dirs[parent]
 }
 
 // relOf is where's path relative to root, if it is root or below it.
