@@ -74,8 +74,12 @@ func runLs(ctx context.Context, o lsOptions, stdout, stderr io.Writer) error {
 	pool := sftpconn.NewPool(daemon.HostConfig(cfg.HostFor(&w)), log.With(zap.String("host", w.Host)), nil)
 	defer pool.Close()
 
+	lister, err := poller.NewLister(w.Lister, pool, cfg.HostFor(&w).MaxConcurrentRequests)
+	if err != nil {
+		return err
+	}
 	prog := newProgress(stderr)
-	out, err := poller.Scan(ctx, poller.SFTPLister{Doer: pool, Concurrency: cfg.HostFor(&w).MaxConcurrentRequests}, w, func(dirs, entries int) {
+	out, err := poller.Scan(ctx, lister, w, func(dirs, entries int) {
 		prog.printf("%s: %d directories listed, %d entries", w.Name, dirs, entries)
 	})
 	prog.done()

@@ -64,6 +64,7 @@ type Watch struct {
 	Exclude        []string      `mapstructure:"exclude"`
 	Types          []string      `mapstructure:"types"` // file | dir | symlink
 	FollowSymlinks bool          `mapstructure:"follow_symlinks"`
+	Lister         string        `mapstructure:"lister"` // sftp | find
 	Interval       time.Duration `mapstructure:"interval"`
 	Settle         time.Duration `mapstructure:"settle"`
 	MinAge         time.Duration `mapstructure:"min_age"`

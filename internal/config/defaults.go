@@ -26,6 +26,7 @@ const (
 	DefaultKnownHostsFile        = "~/.ssh/known_hosts" // only without another host key policy
 
 	DefaultRecursive      = true
+	DefaultLister         = ListerSFTP
 	DefaultInterval       = 30 * time.Second // settle defaults to the interval
 	DefaultInitial        = "baseline"
 	DefaultConcurrency    = 4
@@ -37,6 +38,12 @@ const (
 	DefaultOnDelete       = "keep"
 	DefaultExecTimeout    = 5 * time.Minute
 	DefaultWebhookTimeout = 10 * time.Second
+)
+
+// The listers a watch's lister setting can name.
+const (
+	ListerSFTP = "sftp" // concurrent SFTP directory reads
+	ListerFind = "find" // one GNU find over an SSH session
 )
 
 // DefaultTypes is the default of a watch's types: every entry type.
@@ -129,6 +136,9 @@ func applyHostDefaults(h *Host, name, key string, set func(string) bool) {
 func applyWatchDefaults(w *Watch, key string, set func(string) bool) {
 	if !set(key + ".recursive") {
 		w.Recursive = DefaultRecursive
+	}
+	if !set(key + ".lister") {
+		w.Lister = DefaultLister
 	}
 	if len(w.Types) == 0 {
 		w.Types = DefaultTypes()

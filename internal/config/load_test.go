@@ -46,6 +46,7 @@ func TestSpecExampleLoadsExactly(t *testing.T) {
 			Host:        "partner",
 			Path:        "/upload",
 			Recursive:   true,
+			Lister:      "sftp",
 			Include:     []string{"**/*.csv"},
 			Exclude:     []string{"**/*.part", "**/.*"},
 			Types:       []string{"file"},
@@ -129,7 +130,7 @@ func TestDefaults(t *testing.T) {
 			ConnectTimeout: 10 * time.Second, Keepalive: 30 * time.Second,
 		}},
 		Watches: []Watch{{
-			Name: "incoming", Host: "partner", Path: "/upload", Recursive: true,
+			Name: "incoming", Host: "partner", Path: "/upload", Recursive: true, Lister: "sftp",
 			Types:    []string{"file", "dir", "symlink"},
 			Interval: 30 * time.Second, Settle: 30 * time.Second, Initial: "baseline",
 			Events:      []string{"create", "modify", "delete"},

@@ -20,6 +20,7 @@ func logFormats() []string   { return []string{"json", "console"} }
 func entryTypes() []string   { return []string{"file", "dir", "symlink"} }
 func eventTypes() []string   { return []string{"create", "modify", "delete", "rename"} }
 func initialModes() []string { return []string{"baseline", "emit"} }
+func listers() []string      { return []string{ListerSFTP, ListerFind} }
 
 // validator checks a defaulted Config and collects every problem.
 type validator struct {
@@ -126,6 +127,9 @@ func (v *validator) watch(w *Watch, key string) {
 	}
 	if w.MaxDepth < 0 {
 		v.fail(key+".max_depth", "must not be negative (0 means unlimited)")
+	}
+	if v.oneOf(key+".lister", w.Lister, listers()) && w.Lister == ListerFind && w.FollowSymlinks {
+		v.fail(key+".lister", "find cannot be combined with follow_symlinks: true (find -L could follow links out of path); use lister: sftp")
 	}
 	v.globs(w.Include, key+".include")
 	v.globs(w.Exclude, key+".exclude")

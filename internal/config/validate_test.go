@@ -38,6 +38,8 @@ func TestValidationRules(t *testing.T) {
 		{"no watches", "hosts: {partner: {" + okHost + "}}\n", "watches", "no watch is configured"},
 
 		// watches
+		{"lister unknown", doc(okHost, okWatch+", lister: fnd", ""), "watches[0].lister", `"fnd" is not one of sftp, find (did you mean "find"?)`},
+		{"lister find follows links", doc(okHost, okWatch+", lister: find, follow_symlinks: true", ""), "watches[0].lister", "find cannot be combined with follow_symlinks: true"},
 		{"name required", doc(okHost, "host: partner, path: /in", ""), "watches[0].name", "is required"},
 		{"name charset", doc(okHost, `name: "a b", host: partner, path: /in`, ""), "watches[0].name", "may only hold"},
 		{"name hostile", doc(okHost, `name: "$(touch PWNED)", host: partner, path: /in`, ""), "watches[0].name", "may only hold"},

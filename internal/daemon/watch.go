@@ -66,9 +66,13 @@ func buildWatch(w config.Watch, host config.Host, pool *sftpconn.Pool, d Deps) (
 	log := d.Logger
 	wt := &watch{cfg: w, host: host, log: log.With(zap.String("watch", w.Name))}
 	var disp *dispatch.Dispatcher
+	lister, err := poller.NewLister(w.Lister, pool, host.MaxConcurrentRequests)
+	if err != nil {
+		return nil, fmt.Errorf("watches %q: %w", w.Name, err)
+	}
 	wt.poller = poller.New(poller.Options{
 		Watch:   w,
-		Lister:  poller.SFTPLister{Doer: pool, Concurrency: host.MaxConcurrentRequests},
+		Lister:  lister,
 		Store:   d.Store,
 		Logger:  log,
 		Metrics: d.Metrics,

@@ -12,9 +12,9 @@ import (
 	"github.com/sftpwatchd/sftpwatchd/internal/sftpconn"
 )
 
-// Lister lists a remote tree. The SFTP implementation is sftpconn.Walk over
-// a host's pool (see SFTPLister); a lister running one `find` over an SSH
-// session could stand beside it.
+// Lister lists a remote tree: SFTPLister (concurrent SFTP directory reads)
+// or FindLister (one GNU find over an SSH session), chosen by the watch's
+// lister setting (see NewLister).
 type Lister interface {
 	Walk(ctx context.Context, root string, opt sftpconn.WalkOptions, fn func(sftpconn.DirListing) error) error
 }
@@ -31,6 +31,36 @@ func (l SFTPLister) Walk(ctx context.Context, root string, opt sftpconn.WalkOpti
 		opt.Concurrency = l.Concurrency
 	}
 	return sftpconn.Walk(ctx, l.Doer, root, opt, fn)
+}
+
+// FindLister lists with one GNU find run in an SSH session (see
+// sftpconn.FindWalk): one round trip for the whole tree. It needs a server
+// that allows exec sessions and cannot follow symbolic links.
+type FindLister struct {
+	Doer sftpconn.Doer
+}
+
+// Walk implements Lister.
+func (l FindLister) Walk(ctx context.Context, root string, opt sftpconn.WalkOptions, fn func(sftpconn.DirListing) error) error {
+	return sftpconn.FindWalk(ctx, l.Doer, root, opt, fn)
+}
+
+var (
+	_ Lister = SFTPLister{}
+	_ Lister = FindLister{}
+)
+
+// NewLister is the lister a watch's lister setting names ("" or "sftp":
+// SFTPLister with concurrency directory reads in flight; "find":
+// FindLister), listing through d.
+func NewLister(kind string, d sftpconn.Doer, concurrency int) (Lister, error) {
+	switch kind {
+	case "", config.ListerSFTP:
+		return SFTPLister{Doer: d, Concurrency: concurrency}, nil
+	case config.ListerFind:
+		return FindLister{Doer: d}, nil
+	}
+	return nil, fmt.Errorf("unknown lister %q", kind)
 }
 
 // Scan results, as counted in sftpwatchd_scans_total.

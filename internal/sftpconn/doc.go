@@ -14,7 +14,8 @@
 //     connections and on requests in flight, redial with backoff after a
 //     connection breaks;
 //   - the friendly file API on Client (listing, stat, get/put, mkdir,
-//     rename, Walk ...).
+//     rename, Walk ...), and FindWalk: the same listing from one GNU find
+//     run over an SSH session (Client.Run streams a command's output).
 //
 // The host key is always checked before any credential is sent: the
 // handshake aborts on an unknown or changed key.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"sync"
 	"time"
 
@@ -22,21 +23,35 @@ const cancelGrace = 250 * time.Millisecond
 // and returns an error wrapping ctx.Err(). It fails
 // with ErrNoSSH on a client that has no SSH connection.
 func (c *Client) Execute(ctx context.Context, cmd string) ([]byte, error) {
+	var out lockedBuffer
+	err := c.Run(ctx, cmd, &out, &out)
+	return out.Bytes(), err
+}
+
+// Run runs cmd on the server in a new SSH session like Execute, streaming
+// its stdout and stderr to the two writers (which may be the same one;
+// x/crypto/ssh writes each from its own goroutine). It returns once the
+// command has ended and both streams have been copied; a non-zero exit is
+// an *ssh.ExitError, a session that ended without an exit status (the
+// connection broke, the command was killed by a signal) an
+// *ssh.ExitMissingError or an I/O error. Cancelling ctx kills the command
+// as Execute does; the writers may then still be written to for a short
+// while after Run returned, so the caller must not read them unlocked.
+func (c *Client) Run(ctx context.Context, cmd string, stdout, stderr io.Writer) error {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return err
 	}
 	if c.ssh == nil {
-		return nil, fmt.Errorf("execute: %w", ErrNoSSH)
+		return fmt.Errorf("execute: %w", ErrNoSSH)
 	}
 	sess, err := c.ssh.NewSession()
 	if err != nil {
-		return nil, fmt.Errorf("execute: new session: %w", err)
+		return fmt.Errorf("execute: new session: %w", err)
 	}
 	defer sess.Close()
 
-	var out lockedBuffer
-	sess.Stdout = &out
-	sess.Stderr = &out
+	sess.Stdout = stdout
+	sess.Stderr = stderr
 	done := make(chan error, 1)
 	go func() { done <- sess.Run(cmd) }()
 	select {
@@ -53,12 +68,12 @@ func (c *Client) Execute(ctx context.Context, cmd string) ([]byte, error) {
 		case <-done:
 		case <-t.C:
 		}
-		return out.Bytes(), fmt.Errorf("execute: %w", ctx.Err())
+		return fmt.Errorf("execute: %w", ctx.Err())
 	}
 	if err != nil {
-		return out.Bytes(), fmt.Errorf("execute: %w", err)
+		return fmt.Errorf("execute: %w", err)
 	}
-	return out.Bytes(), nil
+	return nil
 }
 
 // lockedBuffer is the combined output: x/crypto/ssh copies stdout and

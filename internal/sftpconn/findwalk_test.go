@@ -1,0 +1,118 @@
+package sftpconn
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/sftpwatchd/sftpwatchd/internal/testutil/sshdtest"
+)
+
+// collect runs FindWalk and returns the listings fn was given.
+func collectFind(t *testing.T, d Doer, root string, opt WalkOptions) ([]DirListing, error) {
+	t.Helper()
+	var got []DirListing
+	err := FindWalk(context.Background(), d, root, opt, func(l DirListing) error {
+		got = append(got, l)
+		return nil
+	})
+	return got, err
+}
+
+func TestFindWalkNeedsExec(t *testing.T) {
+	r := inProcessFS(t)
+	os.Mkdir(r.local("d"), 0o755)
+	got, err := collectFind(t, r.C, "/d", WalkOptions{Recursive: true})
+	if err == nil || len(got) != 0 {
+		t.Fatalf("FindWalk on a server without exec: listings %v, err %v", got, err)
+	}
+	if !strings.Contains(err.Error(), "lister: find needs a server that runs commands") {
+		t.Errorf("error on the embedded server does not say what is needed: %v", err)
+	}
+
+	if _, err := collectFind(t, r.C, "/d", WalkOptions{Recursive: true, FollowSymlinks: true}); !errors.Is(err, ErrFindFollow) {
+		t.Errorf("FollowSymlinks: %v, want ErrFindFollow", err)
+	}
+	if _, err := collectFind(t, r.C, "rel", WalkOptions{Recursive: true}); err == nil {
+		t.Error("relative root accepted")
+	}
+}
+
+func TestFindWalkOpenSSHRoots(t *testing.T) {
+	r := sshdFS(t)
+	os.WriteFile(r.local("file"), []byte("x"), 0o644)
+	os.Mkdir(r.local("dir"), 0o755)
+	os.Symlink("dir", r.local("link"))
+
+	// A missing root: fn hears of it, Walk fails with fs.ErrNotExist.
+	got, err := collectFind(t, r.C, r.remote("missing"), WalkOptions{Recursive: true})
+	if !errors.Is(err, fs.ErrNotExist) || len(got) != 1 || got[0].Dir != "" || !errors.Is(got[0].Err, fs.ErrNotExist) {
+		t.Errorf("missing root: %v %v", got, err)
+	}
+	// A file is not a directory to list.
+	if got, err := collectFind(t, r.C, r.remote("file"), WalkOptions{Recursive: true}); err == nil || len(got) != 0 {
+		t.Errorf("file root: %v %v", got, err)
+	}
+	// A root that is a link to a directory is listed through it, as SFTP does.
+	os.WriteFile(r.local("dir/in"), []byte("x"), 0o644)
+	got, err = collectFind(t, r.C, r.remote("link"), WalkOptions{Recursive: true})
+	if err != nil || len(got) != 1 || len(got[0].Entries) != 1 || got[0].Entries[0].Name != "in" {
+		t.Errorf("link root: %+v %v", got, err)
+	}
+	// Hostile roots that exist are listed, and nothing runs.
+	for _, name := range []string{"it's", "$(touch PWNED)", "a\nb", "back\\slash", "`touch PWNED`"} {
+		os.Mkdir(r.local(name), 0o755)
+		os.WriteFile(filepath.Join(r.local(name), "f"), []byte("x"), 0o644)
+		got, err := collectFind(t, r.C, r.remote(name), WalkOptions{Recursive: true})
+		if err != nil || len(got) != 1 || len(got[0].Entries) != 1 {
+			t.Errorf("root %q: %+v %v", name, got, err)
+		}
+	}
+	assertNoPWNED(t, r.Local)
+}
+
+// TestFindWalkBrokenConnection: a connection cut while find runs fails the
+// walk; nothing is handed to fn.
+func TestFindWalkBrokenConnection(t *testing.T) {
+	s := sshdtest.Start(t)
+	px := sshdtest.NewProxy(t, s.Addr)
+	os.MkdirAll(filepath.Join(s.Root, "tree", "a"), 0o755)
+	pool := NewPool(HostConfig{
+		Name: "h", Address: px.Addr, User: s.User, PrivateKeyFile: s.ClientKeyFile,
+		HostKeyFingerprint: s.HostKeyFingerprint, ConnectTimeout: 5 * time.Second,
+	}, zap.NewNop(), nil)
+	defer pool.Close()
+	ctx := context.Background()
+	if err := pool.Do(ctx, func(c *Client) error { return nil }); err != nil {
+		t.Fatalf("connect: %v\n%s", err, s.Log())
+	}
+	px.Freeze()
+	done := make(chan error, 1)
+	var calls int
+	go func() {
+		done <- FindWalk(ctx, pool, filepath.Join(s.Root, "tree"), WalkOptions{Recursive: true}, func(DirListing) error {
+			calls++
+			return nil
+		})
+	}()
+	px.CloseConns()
+	px.Thaw()
+	select {
+	case err := <-done:
+		if err == nil || calls != 0 {
+			t.Fatalf("FindWalk over a cut connection: err %v, %d listings", err, calls)
+		}
+		if !IsConnectionError(err) {
+			t.Logf("error (not classified as a connection error): %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("FindWalk did not return after the connection was cut")
+	}
+}
