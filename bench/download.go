@@ -144,19 +144,7 @@ func (e *env) benchDownload(r *report, c dlCase, runs int, slow time.Duration) {
 		if len(s.runs) == 0 && s.err == nil {
 			continue // not selected (-tools)
 		}
-		ratio := "–"
-		switch {
-		case s.err != nil:
-			ratio = "failed: " + firstLine(s.err.Error())
-		case s == samples[0]:
-			ratio = "1×"
-		case ours > 0:
-			ratio = fmt.Sprintf("%.2f×", s.median().Seconds()/ours.Seconds())
-		}
-		runsText := s.runsText()
-		if s.note != "" {
-			runsText += " (" + s.note + ")"
-		}
+		ratio, runsText := s.cells(samples[0], ours, "%.2f×")
 		r.printf("| %s | %s | %s | %s | %s |\n", s.tool, secs(s.median()), mibps(s.bytes, s.median()), runsText, ratio)
 	}
 }

@@ -120,19 +120,7 @@ func (e *env) benchListing(r *report, c listCase, runs int, slow time.Duration) 
 		if len(s.runs) == 0 && s.err == nil {
 			continue // not selected (-tools)
 		}
-		ratio := "–"
-		switch {
-		case s.err != nil:
-			ratio = "failed: " + firstLine(s.err.Error())
-		case s == samples[0]:
-			ratio = "1×"
-		case ours > 0:
-			ratio = fmt.Sprintf("%.1f×", s.median().Seconds()/ours.Seconds())
-		}
-		runsText := s.runsText()
-		if s.note != "" {
-			runsText += " (" + s.note + ")"
-		}
+		ratio, runsText := s.cells(samples[0], ours, "%.1f×")
 		r.printf("| %s | %s | %s | %s |\n", s.tool, secs(s.median()), runsText, ratio)
 	}
 	if rtt > 0 {

@@ -16,6 +16,26 @@ type sample struct {
 	bytes int64 // payload, for throughput
 }
 
+// cells are the "runs" and comparison columns of a table row: s against
+// ours (the first sample, whose median is oursMedian), with ratioFmt for
+// the ratio of the medians.
+func (s *sample) cells(ours *sample, oursMedian time.Duration, ratioFmt string) (ratio, runs string) {
+	ratio = "–"
+	switch {
+	case s.err != nil:
+		ratio = "failed: " + firstLine(s.err.Error())
+	case s == ours:
+		ratio = "1×"
+	case oursMedian > 0:
+		ratio = fmt.Sprintf(ratioFmt, s.median().Seconds()/oursMedian.Seconds())
+	}
+	runs = s.runsText()
+	if s.note != "" {
+		runs += " (" + s.note + ")"
+	}
+	return ratio, runs
+}
+
 func (s *sample) median() time.Duration {
 	if len(s.runs) == 0 {
 		return 0
