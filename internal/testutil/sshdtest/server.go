@@ -2,6 +2,7 @@ package sshdtest
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -362,7 +363,9 @@ func (s *Server) start() error {
 			return fmt.Errorf("sshd on %s exited before accepting connections: %v", s.Addr, cmd.ProcessState)
 		default:
 		}
-		if speaksSSH(s.Addr) {
+		// Ours, not another test's sshd that got the same port between
+		// freePort and our bind: the host key must be ours.
+		if speaksAs(s.Addr, s.HostPublicKey) {
 			return nil
 		}
 		if time.Now().After(deadline) {
@@ -384,6 +387,30 @@ func speaksSSH(addr string) bool {
 	buf := make([]byte, 4)
 	_, err = io.ReadFull(c, buf)
 	return err == nil && string(buf) == "SSH-"
+}
+
+// errProbeDone ends a probe handshake once the host key has been seen.
+var errProbeDone = errors.New("probe done")
+
+// speaksAs reports whether the SSH server at addr presents host key want
+// (the handshake is abandoned right after the host key check).
+func speaksAs(addr string, want ssh.PublicKey) bool {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second)) //nolint:errcheck
+	match := false
+	_, _, _, _ = ssh.NewClientConn(c, addr, &ssh.ClientConfig{
+		User:              "probe",
+		HostKeyAlgorithms: []string{want.Type()},
+		HostKeyCallback: func(_ string, _ net.Addr, key ssh.PublicKey) error {
+			match = bytes.Equal(key.Marshal(), want.Marshal())
+			return errProbeDone
+		},
+	})
+	return match
 }
 
 // Stop kills sshd and every connection it serves, as an outage would.
