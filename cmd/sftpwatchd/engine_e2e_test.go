@@ -30,6 +30,13 @@ func TestOnceCreateModifyDelete(t *testing.T) {
 	e.put("old.csv", "old", past)
 	e.writeConfig(fmt.Sprintf("  - {name: in, host: local, path: %q, interval: 1s, settle: 0s, types: [file]}\n", e.remote))
 
+	// A dry run before anything is stored creates nothing.
+	if evs := e.onceJSON("--dry-run"); len(evs) != 0 {
+		t.Fatalf("dry run of a baseline emitted %v", evs)
+	}
+	if _, err := os.Stat(e.stateDir); !os.IsNotExist(err) {
+		t.Fatalf("a dry run created the state dir: %v", err)
+	}
 	if evs := e.onceJSON(); len(evs) != 0 {
 		t.Fatalf("first scan (initial: baseline) emitted %v", evs)
 	}

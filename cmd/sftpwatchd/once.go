@@ -3,14 +3,19 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/sftpwatchd/sftpwatchd/internal/daemon"
 	"github.com/sftpwatchd/sftpwatchd/internal/event"
+	"github.com/sftpwatchd/sftpwatchd/internal/state"
 )
 
 type onceOptions struct {
@@ -60,7 +65,18 @@ func runOnce(ctx context.Context, o onceOptions, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	store, err := openStore(cfg.StateDir, log)
+	stateDir := cfg.StateDir
+	if _, err := os.Stat(filepath.Join(stateDir, state.FileName)); o.dryRun && errors.Is(err, fs.ErrNotExist) {
+		// Nothing stored yet: a dry run must not create the state dir, so
+		// it works on a throwaway store (what a first real run would see).
+		tmp, err := os.MkdirTemp("", "sftpwatchd-dry-run-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		stateDir = tmp
+	}
+	store, err := openStore(stateDir, log)
 	if err != nil {
 		return err
 	}
