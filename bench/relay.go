@@ -137,12 +137,14 @@ func (r *relay) close() {
 // measureRTT is the median round trip of a 1-byte ping-pong through a relay
 // with the given one-way delay to a loopback echo server: the RTT the relay
 // really adds (timer slack included), measured rather than assumed.
-func measureRTT(oneWay time.Duration, pings int) (time.Duration, error) {
+// echoThroughRelay starts an echo server behind a relay adding oneWay in
+// each direction and returns a connection to it through the relay (Nagle
+// off, so every write is its own chunk) and a func that tears it all down.
+func echoThroughRelay(oneWay time.Duration) (*net.TCPConn, func(), error) {
 	el, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return 0, err
+		return nil, nil, err
 	}
-	defer el.Close()
 	go func() {
 		for {
 			c, err := el.Accept()
@@ -154,15 +156,26 @@ func measureRTT(oneWay time.Duration, pings int) (time.Duration, error) {
 	}()
 	r, err := startRelay(el.Addr().String(), oneWay)
 	if err != nil {
-		return 0, err
+		el.Close()
+		return nil, nil, err
 	}
-	defer r.close()
 	c, err := net.Dial("tcp", r.addr)
+	if err != nil {
+		r.close()
+		el.Close()
+		return nil, nil, err
+	}
+	tc := c.(*net.TCPConn)
+	tc.SetNoDelay(true) //nolint:errcheck
+	return tc, func() { tc.Close(); r.close(); el.Close() }, nil
+}
+
+func measureRTT(oneWay time.Duration, pings int) (time.Duration, error) {
+	c, done, err := echoThroughRelay(oneWay)
 	if err != nil {
 		return 0, err
 	}
-	defer c.Close()
-	c.(*net.TCPConn).SetNoDelay(true) //nolint:errcheck
+	defer done()
 	var rtts []time.Duration
 	b := []byte{1}
 	for i := 0; i < pings; i++ {
@@ -184,29 +197,11 @@ func measureRTT(oneWay time.Duration, pings int) (time.Duration, error) {
 // arrived: about one RTT if the relay keeps pipelined data pipelined, up to
 // n RTTs if it delayed chunks in series.
 func measureBurst(oneWay time.Duration, n int) (time.Duration, error) {
-	el, err := net.Listen("tcp", "127.0.0.1:0")
+	c, done, err := echoThroughRelay(oneWay)
 	if err != nil {
 		return 0, err
 	}
-	defer el.Close()
-	go func() {
-		c, err := el.Accept()
-		if err == nil {
-			io.Copy(c, c) //nolint:errcheck
-			c.Close()
-		}
-	}()
-	r, err := startRelay(el.Addr().String(), oneWay)
-	if err != nil {
-		return 0, err
-	}
-	defer r.close()
-	c, err := net.Dial("tcp", r.addr)
-	if err != nil {
-		return 0, err
-	}
-	defer c.Close()
-	c.(*net.TCPConn).SetNoDelay(true) //nolint:errcheck
+	defer done()
 	var t0 time.Time
 	for i := 0; i < n; i++ {
 		if i > 0 {
