@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -374,19 +373,6 @@ func (s *Server) start() error {
 		}
 		time.Sleep(20 * time.Millisecond) // polling interval, not synchronisation
 	}
-}
-
-// speaksSSH reports whether addr answers with an SSH banner.
-func speaksSSH(addr string) bool {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
-	if err != nil {
-		return false
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(2 * time.Second)) //nolint:errcheck
-	buf := make([]byte, 4)
-	_, err = io.ReadFull(c, buf)
-	return err == nil && string(buf) == "SSH-"
 }
 
 // errProbeDone ends a probe handshake once the host key has been seen.

@@ -2,6 +2,8 @@ package sshdtest
 
 import (
 	"errors"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -222,4 +224,17 @@ func TestProxyCountsFreezesAndCuts(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// speaksSSH reports whether addr answers with an SSH banner.
+func speaksSSH(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(2 * time.Second)) //nolint:errcheck
+	buf := make([]byte, 4)
+	_, err = io.ReadFull(c, buf)
+	return err == nil && string(buf) == "SSH-"
 }
