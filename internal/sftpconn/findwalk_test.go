@@ -78,15 +78,19 @@ func TestFindWalkOpenSSHRoots(t *testing.T) {
 	assertNoPWNED(t, r.Local)
 }
 
-// TestFindWalkBrokenConnection: a connection cut while find runs fails the
-// walk; nothing is handed to fn.
+// TestFindWalkBrokenConnection: a walk whose connection is cut fails and
+// hands nothing to fn. The proxy stays frozen until the walk returns, so the
+// outcome is the same whichever comes first: the cut kills the running
+// command, or (if the walk had not started yet) its redial times out. With
+// the proxy thawed, a walk starting after the cut would rightly succeed on a
+// new connection, which made an earlier version of this test flaky.
 func TestFindWalkBrokenConnection(t *testing.T) {
 	s := sshdtest.Start(t)
 	px := sshdtest.NewProxy(t, s.Addr)
 	os.MkdirAll(filepath.Join(s.Root, "tree", "a"), 0o755)
 	pool := NewPool(HostConfig{
 		Name: "h", Address: px.Addr, User: s.User, PrivateKeyFile: s.ClientKeyFile,
-		HostKeyFingerprint: s.HostKeyFingerprint, ConnectTimeout: 5 * time.Second,
+		HostKeyFingerprint: s.HostKeyFingerprint, ConnectTimeout: 2 * time.Second,
 	}, zap.NewNop(), nil)
 	defer pool.Close()
 	ctx := context.Background()
@@ -103,7 +107,7 @@ func TestFindWalkBrokenConnection(t *testing.T) {
 		})
 	}()
 	px.CloseConns()
-	px.Thaw()
+	defer px.Thaw()
 	select {
 	case err := <-done:
 		if err == nil || calls != 0 {
