@@ -28,6 +28,9 @@ type daemonRun struct {
 	stateChanged bool   // state.db content differs before/after them
 	hwmKiB       int64  // VmHWM at the end
 	rssKiB       int64  // VmRSS at the end
+	anonKiB      int64  // RssAnon at the end: the heap and stacks
+	fileKiB      int64  // RssFile at the end: mapped files (state.db, the binary)
+	dbBytes      int64  // size of state.db at the end
 }
 
 // runDaemon starts `sftpwatchd run` on root (through tg) with interval
@@ -140,6 +143,11 @@ func (e *env) runDaemon(name string, tg target, root string, entries int, interv
 			res.writeBytes, res.txids, res.stateChanged = wb1-wb0, tx1-tx0, hash1 != hash0
 			res.hwmKiB, _ = procValue(pid, "status", "VmHWM")
 			res.rssKiB, _ = procValue(pid, "status", "VmRSS")
+			res.anonKiB, _ = procValue(pid, "status", "RssAnon")
+			res.fileKiB, _ = procValue(pid, "status", "RssFile")
+			if fi, err := os.Stat(dbPath); err == nil {
+				res.dbBytes = fi.Size()
+			}
 			return res, nil
 		}
 	}
@@ -246,6 +254,8 @@ func benchDaemon(e *env, r *report, o options, tg target, sections map[string]bo
 		cpu := medianDur(d.rescanCPU)
 		per := time.Duration(float64(cpu) / (float64(d.entries) / 1000))
 		fmt.Printf("  rescan CPU samples: %v\n", sortedDur(d.rescanCPU))
+		fmt.Printf("  at the end: RssAnon %.0f MB, RssFile %.0f MB, state.db %.0f MB\n",
+			float64(d.anonKiB)*1024/1e6, float64(d.fileKiB)*1024/1e6, float64(d.dbBytes)/1e6)
 		r.printf("| %s | %s | %s | %s | %s | %d B | %d | %v | %.0f MB | %.0f MB |\n",
 			thousands(d.entries), secs(d.firstScan), secs(medianDur(d.rescanTook)), secs(cpu), secs(per),
 			d.writeBytes, d.txids, d.stateChanged, float64(d.hwmKiB)*1024/1e6, float64(d.rssKiB)*1024/1e6)
