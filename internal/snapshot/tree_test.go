@@ -1,0 +1,223 @@
+package snapshot
+
+import (
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"runtime"
+	"slices"
+	"testing"
+
+	"github.com/sftpwatchd/sftpwatchd/internal/diff"
+)
+
+// check compares every read of t with the map m it must equal.
+func check(t *testing.T, tr *Tree, m diff.Snapshot) {
+	t.Helper()
+	if tr.Len() != len(m) {
+		t.Fatalf("Len %d, want %d", tr.Len(), len(m))
+	}
+	var bytes int64
+	counts := map[string]int{}
+	for k, e := range m {
+		bytes += e.Size
+		dn, _ := split(k)
+		counts[dn]++
+		got, ok := tr.Get(k)
+		if !ok || got != e {
+			t.Fatalf("Get(%q) = %+v, %v; want %+v", k, got, ok, e)
+		}
+		if !tr.Has(k) {
+			t.Fatalf("Has(%q) false", k)
+		}
+	}
+	if tr.Bytes() != bytes {
+		t.Fatalf("Bytes %d, want %d", tr.Bytes(), bytes)
+	}
+	for dn, n := range counts {
+		if tr.DirLen(dn) != n {
+			t.Fatalf("DirLen(%q) %d, want %d", dn, tr.DirLen(dn), n)
+		}
+	}
+	if got := tr.Map(); !maps.Equal(got, m) {
+		t.Fatalf("Map %v\nwant %v", got, m)
+	}
+	dirs := slices.Collect(tr.Dirs())
+	if !slices.IsSorted(dirs) || len(dirs) != len(counts) {
+		t.Fatalf("Dirs %q, want the %d dirs sorted", dirs, len(counts))
+	}
+	for _, dn := range dirs {
+		var names []string
+		for k := range tr.In(dn) {
+			names = append(names, k)
+		}
+		if !slices.IsSorted(names) || len(names) != counts[dn] {
+			t.Fatalf("In(%q) = %q: want %d keys, sorted", dn, names, counts[dn])
+		}
+	}
+	if len(tr.links) > tr.n {
+		t.Fatalf("%d links for %d entries", len(tr.links), tr.n)
+	}
+}
+
+// names are chosen to exercise ordering: prefixes, bytes below and above
+// '/', a newline, invalid UTF-8.
+var names = []string{"a", "a-1", "a.b", "ab", "b", "b\nc", "\xff", "$(x)", "Z", "a b"}
+
+func randomKey(r *rand.Rand) string {
+	k := names[r.IntN(len(names))]
+	for d := r.IntN(3); d > 0; d-- {
+		k = names[r.IntN(len(names))] + "/" + k
+	}
+	return k
+}
+
+func randomEntry(r *rand.Rand) diff.Entry {
+	e := diff.Entry{Size: r.Int64N(5), MTime: r.Int64N(3), Mode: uint32(r.IntN(2)) * 0o644, Type: diff.EntryType(r.IntN(4))}
+	if e.Type == diff.Symlink && r.IntN(3) > 0 {
+		e.Link = fmt.Sprintf("target-%d", r.IntN(3))
+	}
+	return e
+}
+
+// TestTreeMatchesMap runs random Set, Delete and Apply sequences on a Tree
+// and on a map and requires them to agree after every step.
+func TestTreeMatchesMap(t *testing.T) {
+	for seed := uint64(0); seed < 200; seed++ {
+		r := rand.New(rand.NewPCG(seed, 7))
+		tr, m := New(), diff.Snapshot{}
+		for step := 0; step < 40; step++ {
+			switch r.IntN(3) {
+			case 0:
+				k, e := randomKey(r), randomEntry(r)
+				tr.Set(k, e)
+				m[k] = e
+			case 1:
+				k := randomKey(r)
+				tr.Delete(k)
+				delete(m, k)
+			default:
+				set := diff.Snapshot{}
+				var removed []string
+				for i := r.IntN(6); i > 0; i-- {
+					removed = append(removed, randomKey(r))
+				}
+				for i := r.IntN(6); i > 0; i-- {
+					set[randomKey(r)] = randomEntry(r)
+				}
+				tr.Apply(set, removed)
+				for _, k := range removed {
+					delete(m, k)
+				}
+				maps.Copy(m, set)
+			}
+			check(t, tr, m)
+		}
+		tr.Trim()
+		check(t, tr, m)
+		check(t, FromMap(m), m)
+	}
+}
+
+func TestApplyRemoveThenSetSameKey(t *testing.T) {
+	tr := FromMap(diff.Snapshot{"d/x": {Size: 1}, "d/y": {Size: 2}})
+	tr.Apply(diff.Snapshot{"d/x": {Size: 5}}, []string{"d/x", "d/y"})
+	check(t, tr, diff.Snapshot{"d/x": {Size: 5}})
+	tr.Apply(nil, []string{"d/x", "nope", "e/f"})
+	check(t, tr, diff.Snapshot{})
+	if len(tr.dirs) != 0 {
+		t.Fatalf("empty directories kept: %v", slices.Collect(maps.Keys(tr.dirs)))
+	}
+}
+
+// FuzzTree drives a Tree and a map with operations decoded from the input.
+func FuzzTree(f *testing.F) {
+	f.Add([]byte("\x00a/b\x00\x01a\x00\x02a/b"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		tr, m := New(), diff.Snapshot{}
+		for len(data) > 2 {
+			op, n := data[0]%3, int(data[1])%8+1
+			data = data[2:]
+			n = min(n, len(data))
+			k := string(data[:n])
+			data = data[n:]
+			if k == "" || k[0] == '/' || k[len(k)-1] == '/' || slices.Contains([]string{"", "."}, k) {
+				continue
+			}
+			e := diff.Entry{Size: int64(op), MTime: int64(n), Type: diff.EntryType(op)}
+			switch op {
+			case 0:
+				tr.Set(k, e)
+				m[k] = e
+			case 1:
+				tr.Delete(k)
+				delete(m, k)
+			default:
+				tr.Apply(diff.Snapshot{k: e}, []string{k})
+				m[k] = e
+			}
+		}
+		check(t, tr, m)
+	})
+}
+
+// BenchmarkMemory reports the heap one entry costs, in a Tree and in a
+// map, for 1,000,000 entries laid out like the bench's tree (10,000
+// directories of 100 files, four levels deep).
+//
+//	go test -run '^$' -bench Memory -benchtime 1x ./internal/snapshot/
+func BenchmarkMemory(b *testing.B) {
+	keys := make([]string, 0, 1_000_000)
+	for d := 0; d < 10_000; d++ {
+		dir := fmt.Sprintf("d%02d/d%02d/d%02d/d%04d", d%10, d/10%10, d/100%10, d)
+		for f := 0; f < 100; f++ {
+			keys = append(keys, fmt.Sprintf("%s/file-%05d.dat", dir, f))
+		}
+	}
+	e := diff.Entry{Size: 1234, MTime: 1_700_000_000, Mode: 0o644}
+	heap := func() uint64 {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	for b.Loop() {
+		h0 := heap()
+		m := make(diff.Snapshot)
+		for _, k := range keys {
+			m[string([]byte(k))] = e // own copy of the key, as a load makes
+		}
+		h1 := heap()
+		tr := New()
+		for _, k := range keys {
+			tr.Set(k, e)
+		}
+		tr.Trim()
+		h2 := heap()
+		b.ReportMetric(float64(h1-h0)/float64(len(keys)), "map-B/entry")
+		b.ReportMetric(float64(h2-h1)/float64(len(keys)), "tree-B/entry")
+		runtime.KeepAlive(m)
+		runtime.KeepAlive(tr)
+	}
+}
+
+// BenchmarkGet is the rescan's lookup: every key of a 100,000-entry tree.
+func BenchmarkGet(b *testing.B) {
+	tr := New()
+	var keys []string
+	for d := 0; d < 1000; d++ {
+		for f := 0; f < 100; f++ {
+			k := fmt.Sprintf("dir-%04d/sub/file-%03d", d, f)
+			keys = append(keys, k)
+			tr.Set(k, diff.Entry{Size: int64(f)})
+		}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, k := range keys {
+			if _, ok := tr.Get(k); !ok {
+				b.Fatal(k)
+			}
+		}
+	}
+}
