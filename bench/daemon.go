@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"sync"
 	"time"
 )
 
@@ -31,6 +32,8 @@ type daemonRun struct {
 	anonKiB      int64  // RssAnon at the end: the heap and stacks
 	fileKiB      int64  // RssFile at the end: mapped files (state.db, the binary)
 	dbBytes      int64  // size of state.db at the end
+	peakAnonKiB  int64  // highest RssAnon sampled (every 50 ms)
+	peakFileKiB  int64  // highest RssFile sampled
 }
 
 // runDaemon starts `sftpwatchd run` on root (through tg) with interval
@@ -75,6 +78,34 @@ func (e *env) runDaemon(name string, tg target, root string, entries int, interv
 	pid := cmd.Process.Pid
 	dbPath := filepath.Join(stateDir, "state.db")
 	res := &daemonRun{entries: entries}
+	// VmHWM is the peak of heap and mapped file pages together; sample the
+	// two apart to say which one the peak is.
+	var peakMu sync.Mutex
+	stopSampling := make(chan struct{})
+	samplingDone := make(chan struct{})
+	go func() {
+		defer close(samplingDone)
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			a, errA := procValue(pid, "status", "RssAnon")
+			f, errF := procValue(pid, "status", "RssFile")
+			peakMu.Lock()
+			if errA == nil {
+				res.peakAnonKiB = max(res.peakAnonKiB, a)
+			}
+			if errF == nil {
+				res.peakFileKiB = max(res.peakFileKiB, f)
+			}
+			peakMu.Unlock()
+			select {
+			case <-stopSampling:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	defer func() { close(stopSampling); <-samplingDone }()
 	sc := bufio.NewScanner(stderr)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	var (
@@ -148,6 +179,8 @@ func (e *env) runDaemon(name string, tg target, root string, entries int, interv
 			if fi, err := os.Stat(dbPath); err == nil {
 				res.dbBytes = fi.Size()
 			}
+			peakMu.Lock()
+			defer peakMu.Unlock()
 			return res, nil
 		}
 	}
@@ -254,8 +287,9 @@ func benchDaemon(e *env, r *report, o options, tg target, sections map[string]bo
 		cpu := medianDur(d.rescanCPU)
 		per := time.Duration(float64(cpu) / (float64(d.entries) / 1000))
 		fmt.Printf("  rescan CPU samples: %v\n", sortedDur(d.rescanCPU))
-		fmt.Printf("  at the end: RssAnon %.0f MB, RssFile %.0f MB, state.db %.0f MB\n",
-			float64(d.anonKiB)*1024/1e6, float64(d.fileKiB)*1024/1e6, float64(d.dbBytes)/1e6)
+		fmt.Printf("  at the end: RssAnon %.0f MB, RssFile %.0f MB, state.db %.0f MB; peaks sampled: RssAnon %.0f MB, RssFile %.0f MB\n",
+			float64(d.anonKiB)*1024/1e6, float64(d.fileKiB)*1024/1e6, float64(d.dbBytes)/1e6,
+			float64(d.peakAnonKiB)*1024/1e6, float64(d.peakFileKiB)*1024/1e6)
 		r.printf("| %s | %s | %s | %s | %s | %d B | %d | %v | %.0f MB | %.0f MB |\n",
 			thousands(d.entries), secs(d.firstScan), secs(medianDur(d.rescanTook)), secs(cpu), secs(per),
 			d.writeBytes, d.txids, d.stateChanged, float64(d.hwmKiB)*1024/1e6, float64(d.rssKiB)*1024/1e6)

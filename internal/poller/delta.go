@@ -7,6 +7,7 @@ import (
 	"github.com/sftpwatchd/sftpwatchd/internal/config"
 	"github.com/sftpwatchd/sftpwatchd/internal/diff"
 	"github.com/sftpwatchd/sftpwatchd/internal/sftpconn"
+	"github.com/sftpwatchd/sftpwatchd/internal/snapshot"
 )
 
 // A rescan does not build a second map of the whole tree. Each listing is
@@ -27,15 +28,19 @@ import (
 //   - every stored entry missing from the scan (not beneath a failed dir);
 //   - every pending or self-removed key that is present, with its entry.
 //
-// Finding the missing keys without remembering every key seen: the poller
-// keeps the number of stored entries per parent directory (dirCount). When a
+// Finding the missing keys without remembering every key seen: the snapshot
+// knows the number of stored entries per parent directory. When a
 // listing of directory d has seen as many distinct stored entries of d as
 // d holds, none of d's stored entries is missing. Only directories where the
 // numbers differ remember which of their stored keys were seen (retained).
 // When the stored entries seen over the whole scan add up to the snapshot's
 // size, nothing is missing and the snapshot is never walked; otherwise one
-// pass over it collects the stored keys whose parent was not listed, or was
-// listed without them.
+// pass over the directories not seen complete collects the stored keys whose
+// parent was not listed, or was listed without them.
+//
+// A baseline over an empty snapshot keeps nothing in cur: every entry goes
+// straight into a new snapshot.Tree (fresh), so the first scan of a large
+// watch never holds the tree as a map.
 
 // Directory states during one delta scan. Presence is a union over
 // listings: a directory whose stored children were all seen stays complete
@@ -57,8 +62,8 @@ type dirSeen struct {
 
 // delta is one scan compared with the snapshot as the listings arrive.
 type delta struct {
-	snap     diff.Snapshot
-	dirCount map[string]int32
+	snap  *snapshot.Tree
+	fresh *snapshot.Tree // a baseline over an empty snapshot: every entry scanned
 
 	cur  diff.Snapshot // scanned entries kept (see above)
 	prev diff.Snapshot // their stored entries, and stored entries missing
@@ -78,15 +83,19 @@ type touchedDir struct {
 	i   int32
 }
 
-func newDelta(snap diff.Snapshot, dirCount map[string]int32) *delta {
-	return &delta{
-		snap:     snap,
-		dirCount: dirCount,
-		cur:      diff.Snapshot{},
-		prev:     diff.Snapshot{},
-		dirs:     make(map[string]int32, len(dirCount)),
-		seen:     make([]dirSeen, 0, len(dirCount)),
+// newDelta compares a scan with snap; with fresh set (allowed only when
+// snap is empty) it collects the scan into a new Tree instead.
+func newDelta(snap *snapshot.Tree, fresh bool) *delta {
+	d := &delta{
+		snap: snap,
+		cur:  diff.Snapshot{},
+		prev: diff.Snapshot{},
+		dirs: map[string]int32{},
 	}
+	if fresh && snap.Len() == 0 {
+		d.fresh = snapshot.New()
+	}
+	return d
 }
 
 // parentOf is the rel path of p's directory ("" for the root).
@@ -124,12 +133,18 @@ func (d *delta) visit(l sftpconn.DirListing, f Filter) {
 		d.kept = append(d.kept, i)
 	}
 	d.entries += len(d.kept)
+	if d.fresh != nil {
+		for _, i := range d.kept {
+			d.fresh.Set(l.Entries[i].RelPath, entryOf(&l.Entries[i]))
+		}
+		return
+	}
 	d.touched = d.touched[:0]
 	lastDir, last := "", int32(-1)
 	for _, i := range d.kept {
 		e := &l.Entries[i]
 		ent := entryOf(e)
-		s, stored := d.snap[e.RelPath]
+		s, stored := d.snap.Get(e.RelPath)
 		if !stored {
 			d.cur[e.RelPath] = ent
 			continue
@@ -172,14 +187,14 @@ func (d *delta) visit(l sftpconn.DirListing, f Filter) {
 		if ds.state != dirCounting {
 			continue
 		}
-		if ds.seen == d.dirCount[t.dir] {
+		if int(ds.seen) == d.snap.DirLen(t.dir) {
 			ds.state = dirComplete
 			continue
 		}
 		ds.state = dirRetained
 		for _, i := range d.kept {
 			p := l.Entries[i].RelPath
-			if _, stored := d.snap[p]; stored && parentOf(p) == t.dir {
+			if parentOf(p) == t.dir && d.snap.Has(p) {
 				d.retain(p)
 			}
 		}
@@ -216,7 +231,7 @@ func (d *delta) present(p string) bool {
 }
 
 // mayMiss reports whether some stored key is missing from the scan.
-func (d *delta) mayMiss() bool { return d.seenStored != len(d.snap) }
+func (d *delta) mayMiss() bool { return d.seenStored != d.snap.Len() }
 
 // finish adds the stored keys missing from the scan (unless beneath a
 // failed directory) and the present pending and self-removed keys, and
@@ -224,11 +239,16 @@ func (d *delta) mayMiss() bool { return d.seenStored != len(d.snap) }
 func (d *delta) finish(failed []string, pending map[string]diff.Pending, self map[string]bool) (prev diff.Snapshot, scan diff.Scan) {
 	if d.mayMiss() {
 		fs := newFailedDirs(failed)
-		for p, s := range d.snap {
-			if _, kept := d.cur[p]; kept || d.present(p) || fs.covers(p) {
+		for dir := range d.snap.Dirs() {
+			if i, listed := d.dirs[dir]; listed && d.seen[i].state == dirComplete {
 				continue
 			}
-			d.prev[p] = s
+			for p, s := range d.snap.In(dir) {
+				if _, kept := d.cur[p]; kept || d.present(p) || fs.covers(p) {
+					continue
+				}
+				d.prev[p] = s
+			}
 		}
 	}
 	for p := range pending {
@@ -249,7 +269,7 @@ func (d *delta) keepPresent(p string) {
 	if _, kept := d.cur[p]; kept {
 		return
 	}
-	s, stored := d.snap[p]
+	s, stored := d.snap.Get(p)
 	if !stored || !d.present(p) {
 		return
 	}
@@ -289,23 +309,14 @@ func (fs failedDirs) covers(p string) bool {
 	}
 }
 
-// scanDelta lists the watch's tree and compares it with snap (whose stored
-// entries per parent directory are dirCount) as the listings arrive. snap
-// must not change until it returns.
-func scanDelta(ctx context.Context, l Lister, w config.Watch, snap diff.Snapshot, dirCount map[string]int32) (*delta, walkOutcome, error) {
-	d := newDelta(snap, dirCount)
+// scanDelta lists the watch's tree and compares it with snap as the
+// listings arrive (fresh: see newDelta). snap must not change until it
+// returns.
+func scanDelta(ctx context.Context, l Lister, w config.Watch, snap *snapshot.Tree, fresh bool) (*delta, walkOutcome, error) {
+	d := newDelta(snap, fresh)
 	wo, err := walkTree(ctx, l, w, d.visit, func(int) {})
 	if err != nil {
 		return nil, walkOutcome{}, err
 	}
 	return d, wo, nil
-}
-
-// countDirs counts the entries of snap per parent directory.
-func countDirs(snap diff.Snapshot) map[string]int32 {
-	m := map[string]int32{}
-	for p := range snap {
-		m[parentOf(p)]++
-	}
-	return m
 }

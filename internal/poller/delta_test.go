@@ -17,6 +17,7 @@ import (
 	"github.com/sftpwatchd/sftpwatchd/internal/diff"
 	"github.com/sftpwatchd/sftpwatchd/internal/event"
 	"github.com/sftpwatchd/sftpwatchd/internal/sftpconn"
+	"github.com/sftpwatchd/sftpwatchd/internal/snapshot"
 	"github.com/sftpwatchd/sftpwatchd/internal/state"
 )
 
@@ -176,7 +177,7 @@ func checkDelta(t *testing.T, seed uint64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := newDelta(c.snap, countDirs(c.snap))
+	d := newDelta(snapshot.FromMap(c.snap), false)
 	for _, l := range c.listings {
 		if l.Err == nil {
 			d.visit(l, f)
@@ -280,18 +281,15 @@ func TestDeltaScansKeepSnapshot(t *testing.T) {
 		if _, err := p.ScanOnce(context.Background(), false); err != nil {
 			t.Fatalf("scan %d: %v", scan, err)
 		}
-		if !maps.Equal(p.snap, diff.Snapshot(tree)) {
-			t.Fatalf("scan %d: snapshot\n%v\nwant the tree\n%v", scan, p.snap, tree)
-		}
-		if got := countDirs(p.snap); !maps.Equal(p.dirCount, got) {
-			t.Fatalf("scan %d: dirCount %v, counted %v", scan, p.dirCount, got)
+		if got := p.snap.Map(); !maps.Equal(got, diff.Snapshot(tree)) {
+			t.Fatalf("scan %d: snapshot\n%v\nwant the tree\n%v", scan, got, tree)
 		}
 		stored, err := store.Load(w.Name)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !maps.Equal(stored.Snapshot, p.snap) {
-			t.Fatalf("scan %d: stored snapshot %v, in memory %v", scan, stored.Snapshot, p.snap)
+		if !maps.Equal(stored.Snapshot, p.snap.Map()) {
+			t.Fatalf("scan %d: stored snapshot %v, in memory %v", scan, stored.Snapshot, p.snap.Map())
 		}
 	}
 }
@@ -354,7 +352,7 @@ func TestBaselineInParts(t *testing.T) {
 	if !stored.Initialized || !maps.Equal(stored.Snapshot, diff.Snapshot(tree)) {
 		t.Fatalf("after the baseline: initialized %v, stored %v, want the tree %v", stored.Initialized, stored.Snapshot, tree)
 	}
-	if !maps.Equal(p.snap, diff.Snapshot(tree)) || !maps.Equal(p.dirCount, countDirs(p.snap)) {
-		t.Fatalf("in memory: %v (dirCount %v), want the tree", p.snap, p.dirCount)
+	if got := p.snap.Map(); !maps.Equal(got, diff.Snapshot(tree)) {
+		t.Fatalf("in memory: %v, want the tree", got)
 	}
 }

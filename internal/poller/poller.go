@@ -3,6 +3,8 @@ package poller
 import (
 	"context"
 	"fmt"
+	"iter"
+	"maps"
 	"path"
 	"slices"
 	"sync"
@@ -14,12 +16,13 @@ import (
 	"github.com/sftpwatchd/sftpwatchd/internal/diff"
 	"github.com/sftpwatchd/sftpwatchd/internal/event"
 	"github.com/sftpwatchd/sftpwatchd/internal/metrics"
+	"github.com/sftpwatchd/sftpwatchd/internal/snapshot"
 	"github.com/sftpwatchd/sftpwatchd/internal/state"
 )
 
 // Store is the part of the state store a poller uses.
 type Store interface {
-	Load(watch string) (*state.Watch, error)
+	LoadEach(watch string, entry func(key string, e diff.Entry)) (*state.Watch, error)
 	Commit(watch string, b state.Batch) ([]event.Event, error)
 }
 
@@ -49,10 +52,8 @@ type Poller struct {
 
 	mu          sync.Mutex // guards the in-memory copy of the stored state
 	loaded      bool
-	bytes       int64 // sum of snap's sizes, kept as the snapshot changes
 	initialized bool
-	snap        diff.Snapshot
-	dirCount    map[string]int32 // entries of snap per parent directory
+	snap        *snapshot.Tree
 	pending     map[string]diff.Pending
 	self        map[string]bool
 }
@@ -91,15 +92,14 @@ func (p *Poller) load() error {
 	if p.loaded {
 		return nil
 	}
-	w, err := p.opt.Store.Load(p.opt.Watch.Name)
+	snap := snapshot.New()
+	w, err := p.opt.Store.LoadEach(p.opt.Watch.Name, snap.Set) // in key order: appends
 	if err != nil {
 		return fmt.Errorf("load state of watch %q: %w", p.opt.Watch.Name, err)
 	}
+	snap.Trim()
 	p.initialized = w.Initialized
-	p.snap = w.Snapshot
-	if p.snap == nil {
-		p.snap = diff.Snapshot{}
-	}
+	p.snap = snap
 	p.pending = w.Pending
 	if p.pending == nil {
 		p.pending = map[string]diff.Pending{}
@@ -110,13 +110,8 @@ func (p *Poller) load() error {
 	for k := range w.SelfRemoved {
 		p.self[k] = true
 	}
-	p.dirCount = countDirs(p.snap)
 	p.loaded = true
-	p.bytes = 0
-	for _, e := range p.snap {
-		p.bytes += e.Size
-	}
-	p.opt.Metrics.SetSnapshotSize(p.opt.Watch.Name, len(p.snap), p.bytes)
+	p.opt.Metrics.SetSnapshotSize(p.opt.Watch.Name, p.snap.Len(), p.snap.Bytes())
 	return nil
 }
 
@@ -143,9 +138,10 @@ func (p *Poller) ScanOnce(ctx context.Context, dryRun bool) (Outcome, error) {
 		p.finish(ResultError, start)
 		return Outcome{Result: ResultError, Err: err}, err
 	}
-	// p.snap and p.dirCount only change in ScanOnce (under scanMu), so the
-	// walk may read them without p.mu.
-	d, so, err := scanDelta(ctx, p.opt.Lister, w, p.snap, p.dirCount)
+	// p.snap only changes in ScanOnce (under scanMu), so the walk may read
+	// it without p.mu.
+	baseline := !p.initialized && w.Initial != "emit"
+	d, so, err := scanDelta(ctx, p.opt.Lister, w, p.snap, baseline && !dryRun)
 	if err != nil {
 		if ctx.Err() != nil {
 			return Outcome{}, ctx.Err()
@@ -164,7 +160,6 @@ func (p *Poller) ScanOnce(ctx context.Context, dryRun bool) (Outcome, error) {
 	defer p.mu.Unlock()
 	prev, sc := d.finish(so.failed, p.pending, p.self)
 	var res diff.Result
-	baseline := !p.initialized && w.Initial != "emit"
 	if baseline {
 		// baseline: record what is there, silently (and drop what a baseline
 		// interrupted before it was committed completely left behind).
@@ -187,12 +182,15 @@ func (p *Poller) ScanOnce(ctx context.Context, dryRun bool) (Outcome, error) {
 	}
 	if !res.Empty() || !p.initialized {
 		set := res.Set
-		if baseline {
-			if set, err = p.writeBaselineParts(res.Set); err != nil {
-				p.loaded = false // parts may be stored: reload before the next baseline
-				p.finish(ResultError, start)
-				return Outcome{Result: ResultError, Err: err}, fmt.Errorf("commit scan of watch %q: %w", w.Name, err)
-			}
+		if d.fresh != nil {
+			set, err = p.writeBaselineParts(d.fresh.Len(), d.fresh.All())
+		} else if baseline {
+			set, err = p.writeBaselineParts(len(res.Set), maps.All(res.Set))
+		}
+		if err != nil {
+			p.loaded = false // parts may be stored: reload before the next baseline
+			p.finish(ResultError, start)
+			return Outcome{Result: ResultError, Err: err}, fmt.Errorf("commit scan of watch %q: %w", w.Name, err)
 		}
 		committed, err := p.opt.Store.Commit(w.Name, state.Batch{
 			Set:                 set,
@@ -203,14 +201,20 @@ func (p *Poller) ScanOnce(ctx context.Context, dryRun bool) (Outcome, error) {
 			Events:              events,
 		})
 		if err != nil {
-			if baseline && len(set) != len(res.Set) {
-				p.loaded = false // parts are stored: reload before the next baseline
+			if baseline {
+				p.loaded = false // parts may be stored: reload before the next baseline
 			}
 			p.finish(ResultError, start)
 			return Outcome{Result: ResultError, Err: err}, fmt.Errorf("commit scan of watch %q: %w", w.Name, err)
 		}
 		events = committed
-		p.applyLocked(res)
+		if d.fresh != nil {
+			d.fresh.Trim()
+			p.snap = d.fresh
+			p.opt.Metrics.SetSnapshotSize(w.Name, p.snap.Len(), p.snap.Bytes())
+		} else {
+			p.applyLocked(res)
+		}
 		for _, k := range res.SelfRemovedConsumed {
 			delete(p.self, k)
 		}
@@ -240,33 +244,31 @@ type snapshotWriter interface {
 // need hundreds of megabytes at once.
 const baselinePart = 100_000
 
-// writeBaselineParts writes all but the last baselinePart entries of a
-// large baseline with PutSnapshot, in key order, and returns the rest for
-// the Commit that marks the watch initialized. If the daemon dies in
-// between, the watch is still not initialized and the next scan is a
+// writeBaselineParts writes all but the last baselinePart of the n entries
+// of a large baseline with PutSnapshot, a part per transaction, and returns
+// the rest for the Commit that marks the watch initialized. If the daemon
+// dies in between, the watch is still not initialized and the next scan is a
 // baseline again, which removes the stored keys that are gone.
-func (p *Poller) writeBaselineParts(set diff.Snapshot) (diff.Snapshot, error) {
+func (p *Poller) writeBaselineParts(n int, all iter.Seq2[string, diff.Entry]) (diff.Snapshot, error) {
 	sw, ok := p.opt.Store.(snapshotWriter)
 	part := p.baselinePart
-	if !ok || len(set) <= part {
-		return set, nil
+	if !ok {
+		part = n
 	}
-	keys := make([]string, 0, len(set))
-	for k := range set {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for len(keys) > part {
-		if err := sw.PutSnapshot(p.opt.Watch.Name, set, keys[:part]); err != nil {
+	set := make(diff.Snapshot, min(n, part))
+	for k, e := range all {
+		set[k] = e
+		if len(set) < part || n <= part {
+			continue
+		}
+		keys := slices.Sorted(maps.Keys(set)) // in key order: fewer pages touched
+		if err := sw.PutSnapshot(p.opt.Watch.Name, set, keys); err != nil {
 			return nil, err
 		}
-		keys = keys[part:]
+		n -= part
+		clear(set)
 	}
-	rest := make(diff.Snapshot, len(keys))
-	for _, k := range keys {
-		rest[k] = set[k]
-	}
-	return rest, nil
+	return set, nil
 }
 
 func compareOptions(w config.Watch) diff.Options {
@@ -317,41 +319,12 @@ func (p *Poller) finish(result string, start time.Time) {
 // watch_entries and watch_bytes by what changed (an unchanged rescan never
 // walks the snapshot). Called with p.mu held.
 func (p *Poller) applyLocked(res diff.Result) {
-	if len(p.snap) == 0 && len(res.Removed) == 0 && res.Set != nil {
-		// A baseline (or the first creates): take the result's map, which
-		// nothing else holds, instead of copying a possibly huge one.
-		p.snap, res.Set = res.Set, nil
-		p.dirCount = countDirs(p.snap)
-		p.bytes = 0
-		for _, e := range p.snap {
-			p.bytes += e.Size
-		}
+	p.snap.Apply(res.Set, res.Removed)
+	for _, k := range res.PendingRemoved {
+		delete(p.pending, k)
 	}
-	for _, k := range res.Removed {
-		if s, ok := p.snap[k]; ok {
-			p.bytes -= s.Size
-			p.countDir(k, -1)
-		}
-	}
-	for k, e := range res.Set {
-		s, ok := p.snap[k]
-		p.bytes += e.Size - s.Size
-		if !ok {
-			p.countDir(k, 1)
-		}
-	}
-	diff.Apply(p.snap, p.pending, res)
-	p.opt.Metrics.SetSnapshotSize(p.opt.Watch.Name, len(p.snap), p.bytes)
-}
-
-// countDir moves the count of stored entries in key's directory by n.
-func (p *Poller) countDir(key string, n int32) {
-	dir := parentOf(key)
-	if c := p.dirCount[dir] + n; c > 0 {
-		p.dirCount[dir] = c
-	} else {
-		delete(p.dirCount, dir)
-	}
+	maps.Copy(p.pending, res.PendingSet)
+	p.opt.Metrics.SetSnapshotSize(p.opt.Watch.Name, p.snap.Len(), p.snap.Bytes())
 }
 
 // Run scans on the watch's interval until ctx is done. The next scan starts

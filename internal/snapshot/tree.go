@@ -7,7 +7,8 @@
 // cycle. A Tree keeps, per directory, the names back to back in one byte
 // slice and the attributes in one pointer-free array, sorted by name: about
 // 30 bytes plus the name's length an entry, and nothing for the collector to
-// scan. Symbolic link targets, which few entries have, live in a side map.
+// scan. Link targets (of symbolic links and followed links), which few
+// entries have, live in a side map.
 //
 // The package is pure: no I/O, no clock. It knows diff's Entry and nothing
 // about scans, state or the remote side.
@@ -47,6 +48,7 @@ type attr struct {
 	mtime int64
 	mode  uint32
 	typ   diff.EntryType
+	link  bool // Link is set: it is in Tree.links
 }
 
 // New returns an empty Tree.
@@ -222,11 +224,11 @@ func (t *Tree) Trim() {
 	}
 }
 
-// All yields every entry, directory by directory (in no particular order of
-// directories, by name within one).
+// All yields every entry, directory by directory: directories in sorted
+// order, entries by name within one.
 func (t *Tree) All() iter.Seq2[string, diff.Entry] {
 	return func(yield func(string, diff.Entry) bool) {
-		for dn := range t.dirs {
+		for dn := range t.Dirs() {
 			for k, e := range t.In(dn) {
 				if !yield(k, e) {
 					return
@@ -259,7 +261,7 @@ func (t *Tree) In(dn string) iter.Seq2[string, diff.Entry] {
 
 func (t *Tree) entry(key string, a attr) diff.Entry {
 	e := diff.Entry{Size: a.size, MTime: a.mtime, Mode: a.mode, Type: a.typ}
-	if a.typ == diff.Symlink {
+	if a.link {
 		e.Link = t.links[key]
 	}
 	return e
@@ -274,7 +276,7 @@ func (t *Tree) setLink(key string, e diff.Entry) {
 }
 
 func attrOf(e diff.Entry) attr {
-	return attr{size: e.Size, mtime: e.MTime, mode: e.Mode, typ: e.Type}
+	return attr{size: e.Size, mtime: e.MTime, mode: e.Mode, typ: e.Type, link: e.Link != ""}
 }
 
 func (d *dir) name(i int) []byte {

@@ -74,7 +74,7 @@ func randomKey(r *rand.Rand) string {
 
 func randomEntry(r *rand.Rand) diff.Entry {
 	e := diff.Entry{Size: r.Int64N(5), MTime: r.Int64N(3), Mode: uint32(r.IntN(2)) * 0o644, Type: diff.EntryType(r.IntN(4))}
-	if e.Type == diff.Symlink && r.IntN(3) > 0 {
+	if r.IntN(3) == 0 { // symbolic links and followed links have targets
 		e.Link = fmt.Sprintf("target-%d", r.IntN(3))
 	}
 	return e

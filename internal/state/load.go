@@ -24,6 +24,20 @@ type Watch struct {
 // of watch. A watch without state gives an uninitialized Watch with empty
 // (non-nil) maps.
 func (s *Store) Load(watch string) (*Watch, error) {
+	snap := diff.Snapshot{}
+	w, err := s.LoadEach(watch, func(key string, e diff.Entry) { snap[key] = e })
+	if err != nil {
+		return nil, err
+	}
+	w.Snapshot = snap
+	return w, nil
+}
+
+// LoadEach is Load that hands each snapshot entry to entry, in key order,
+// instead of building a map (Watch.Snapshot is nil): a caller holding the
+// snapshot in its own form never has two copies of a large one at once.
+// key is the caller's own string.
+func (s *Store) LoadEach(watch string, entry func(key string, e diff.Entry)) (*Watch, error) {
 	w := &Watch{}
 	err := s.view("load", func(tx *bolt.Tx) error {
 		b, ok, err := openWatch(tx, watch)
@@ -32,13 +46,12 @@ func (s *Store) Load(watch string) (*Watch, error) {
 		}
 		w.Initialized = b.root.Get([]byte(keyInit)) != nil
 
-		w.Snapshot = make(diff.Snapshot, b.snap.Stats().KeyN)
 		if err := b.snap.ForEach(func(k, v []byte) error {
 			e, err := decodeEntry(v)
 			if err != nil {
 				return fmt.Errorf("snapshot key %s: %w: %w", keyString(k), ErrCorrupt, err)
 			}
-			w.Snapshot[string(k)] = e
+			entry(string(k), e)
 			return nil
 		}); err != nil {
 			return err
@@ -65,8 +78,7 @@ func (s *Store) Load(watch string) (*Watch, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load watch %q from %q: %w", watch, s.path, err)
 	}
-	if w.Snapshot == nil {
-		w.Snapshot = diff.Snapshot{}
+	if w.Pending == nil {
 		w.Pending = map[string]diff.Pending{}
 		w.SelfRemoved = map[string]bool{}
 	}
