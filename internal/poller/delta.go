@@ -134,6 +134,11 @@ func (d *delta) visit(l sftpconn.DirListing, f Filter) {
 	}
 	d.entries += len(d.kept)
 	if d.fresh != nil {
+		nameBytes := 0
+		for _, i := range d.kept {
+			nameBytes += len(l.Entries[i].Name)
+		}
+		d.fresh.Grow(l.Dir, len(d.kept), nameBytes) // one listing is one directory
 		for _, i := range d.kept {
 			d.fresh.Set(l.Entries[i].RelPath, entryOf(&l.Entries[i]))
 		}

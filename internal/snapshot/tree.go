@@ -16,7 +16,6 @@ package snapshot
 
 import (
 	"iter"
-	"maps"
 	"slices"
 	"strings"
 
@@ -209,10 +208,28 @@ func (t *Tree) Apply(set diff.Snapshot, removed []string) {
 	}
 }
 
+// Grow makes room in directory dn for n more entries whose names take
+// nameBytes bytes together, so that adding a whole listing allocates once
+// and leaves no spare capacity behind.
+func (t *Tree) Grow(dn string, n, nameBytes int) {
+	d := t.dirs[dn]
+	if d == nil {
+		d = &dir{}
+		t.dirs[dn] = d
+	}
+	d.names = slices.Grow(d.names, nameBytes)
+	d.ends = slices.Grow(d.ends, n)
+	d.attrs = slices.Grow(d.attrs, n)
+}
+
 // Trim gives back the spare capacity appends left behind (up to half of
 // each directory's arrays): call it after loading or building a large tree.
 func (t *Tree) Trim() {
 	for dn, d := range t.dirs {
+		if len(d.ends) == 0 {
+			delete(t.dirs, dn)
+			continue
+		}
 		if cap(d.ends) == len(d.ends) && cap(d.names) == len(d.names) {
 			continue
 		}
@@ -240,7 +257,14 @@ func (t *Tree) All() iter.Seq2[string, diff.Entry] {
 
 // Dirs yields the parent directories of the entries, in sorted order.
 func (t *Tree) Dirs() iter.Seq[string] {
-	return slices.Values(slices.Sorted(maps.Keys(t.dirs)))
+	dirs := make([]string, 0, len(t.dirs))
+	for dn, d := range t.dirs {
+		if len(d.ends) > 0 { // Grow may have made room in a directory left empty
+			dirs = append(dirs, dn)
+		}
+	}
+	slices.Sort(dirs)
+	return slices.Values(dirs)
 }
 
 // In yields the keys and entries of the directory dn, sorted by name.

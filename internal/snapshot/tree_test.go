@@ -87,7 +87,9 @@ func TestTreeMatchesMap(t *testing.T) {
 		r := rand.New(rand.NewPCG(seed, 7))
 		tr, m := New(), diff.Snapshot{}
 		for step := 0; step < 40; step++ {
-			switch r.IntN(3) {
+			switch r.IntN(4) {
+			case 3:
+				tr.Grow(names[r.IntN(len(names))], r.IntN(5), r.IntN(50))
 			case 0:
 				k, e := randomKey(r), randomEntry(r)
 				tr.Set(k, e)
