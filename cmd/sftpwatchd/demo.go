@@ -90,6 +90,7 @@ watches:
     path: /
     interval: 1s
     settle: 1s
+    initial: emit # a file dropped before the first scan finishes is still an event
     actions:
       - type: log
 `, stateDir, srv.Addr(), password, srv.Fingerprint())
