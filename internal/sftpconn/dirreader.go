@@ -81,10 +81,10 @@ type replyWaiter struct {
 	ch chan reply
 }
 
-// openDirReader opens the channel, starts the sftp subsystem and agrees on
-// version 3. ctx bounds the exchange. A refusal by the server (the channel
-// or the subsystem refused, an unusable VERSION) is returned as
-// errNoDirReader; anything else is the connection's failure or ctx's.
+// openDirReader opens a session channel on sshc and starts a reader on it
+// (newDirReader). A refusal by the server (the channel or the subsystem
+// refused, an unusable VERSION) is returned as errNoDirReader; anything else
+// is the connection's failure or ctx's.
 func openDirReader(ctx context.Context, sshc *ssh.Client) (*dirReader, error) {
 	ch, reqs, err := sshc.OpenChannel("session", nil)
 	if err != nil {
@@ -95,6 +95,13 @@ func openDirReader(ctx context.Context, sshc *ssh.Client) (*dirReader, error) {
 		return nil, fmt.Errorf("open session channel: %w", err)
 	}
 	go ssh.DiscardRequests(reqs)
+	return newDirReader(ctx, ch)
+}
+
+// newDirReader starts the sftp subsystem on session channel ch, agrees on
+// version 3 and starts reading replies. ctx bounds the exchange; on error
+// ch is closed.
+func newDirReader(ctx context.Context, ch ssh.Channel) (*dirReader, error) {
 	// Cut the exchange when ctx ends: every blocked read or write returns.
 	stop := context.AfterFunc(ctx, func() { ch.Close() })
 	r, err := startDirReader(ch)
@@ -227,7 +234,9 @@ func (r *dirReader) run(br *bufio.Reader) {
 		}
 		r.mu.Unlock()
 		if ok && w == r.orphan && rep.typ == fxpHandle {
-			r.closeHandleAsync(rep.payload)
+			if h, err := handleOf(rep.payload); err == nil {
+				r.closeHandleAsync(h) // not from here: a write may wait for the server, which may wait for us to read
+			}
 		}
 	}
 }
