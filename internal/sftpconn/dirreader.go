@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -34,8 +35,13 @@ import (
 type dirReader struct {
 	ch ssh.Channel
 
-	wmu  sync.Mutex
-	wbuf []byte // packets being written; reused under wmu
+	wmu     sync.Mutex
+	queued  []byte // whole request packets waiting to be written
+	spare   []byte // the last buffer written, reused for the next queue
+	writing bool   // a goroutine is writing; it writes what is queued meanwhile too
+
+	flushTimer *time.Timer // writes queued CLOSEs nobody else wrote (closeHandle)
+	flushArmed bool        // under wmu: flushTimer is set
 
 	mu      sync.Mutex
 	nextID  uint32
@@ -44,7 +50,7 @@ type dirReader struct {
 	done    chan struct{} // closed when the reader broke or was closed
 
 	orphan *replyWaiter   // marks an OPENDIR whose listing gave up: close the handle it gets
-	wg     sync.WaitGroup // run and the goroutines closing orphaned handles
+	wg     sync.WaitGroup // run
 }
 
 // Packet types (SFTP v3).
@@ -151,6 +157,8 @@ func startDirReader(ch ssh.Channel) (*dirReader, error) {
 	}
 	r := &dirReader{ch: ch, pending: make(map[uint32]*replyWaiter), done: make(chan struct{})}
 	r.orphan = &replyWaiter{}
+	r.flushTimer = time.AfterFunc(time.Hour, r.flush)
+	r.flushTimer.Stop()
 	return r, nil
 }
 
@@ -164,10 +172,11 @@ var errReaderClosed = fmt.Errorf("directory reader: %w", net.ErrClosed)
 // close ends the channel; the reader goroutine and every waiter stop.
 func (r *dirReader) close() {
 	r.fail(errReaderClosed)
+	r.flushTimer.Stop()
 	r.ch.Close()
 }
 
-// wait returns when the reader goroutine and the handle closers are done.
+// wait returns when the reader goroutine is done.
 func (r *dirReader) wait() { r.wg.Wait() }
 
 // broken reports whether the reader can no longer be used.
@@ -235,7 +244,7 @@ func (r *dirReader) run(br *bufio.Reader) {
 		r.mu.Unlock()
 		if ok && w == r.orphan && rep.typ == fxpHandle {
 			if h, err := handleOf(rep.payload); err == nil {
-				r.closeHandleAsync(h) // not from here: a write may wait for the server, which may wait for us to read
+				r.closeHandle(h) // queued, not written: a write may wait for the server, which may wait for us to read
 			}
 		}
 	}
@@ -281,44 +290,84 @@ func (r *dirReader) orphanOpen(id uint32) bool {
 	return true
 }
 
-// send writes requests of one type, each with its id and one string
-// argument, in a single channel write.
+// appendRequest appends one request packet with one string argument.
+func appendRequest(b []byte, typ byte, id uint32, arg []byte) []byte {
+	b = binary.BigEndian.AppendUint32(b, uint32(1+4+4+len(arg)))
+	b = append(b, typ)
+	b = binary.BigEndian.AppendUint32(b, id)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(arg)))
+	return append(b, arg...)
+}
+
+// send queues requests of one type, each with its id and one string
+// argument, and writes them. Writes are grouped: while one goroutine
+// writes, others queue their packets and return, and the writer sends
+// everything queued meanwhile in its next write. A failed write breaks the
+// reader; every waiter learns it from done.
 func (r *dirReader) send(typ byte, ids []uint32, arg []byte) error {
 	r.wmu.Lock()
-	defer r.wmu.Unlock()
-	b := r.wbuf[:0]
 	for _, id := range ids {
-		b = binary.BigEndian.AppendUint32(b, uint32(1+4+4+len(arg)))
-		b = append(b, typ)
-		b = binary.BigEndian.AppendUint32(b, id)
-		b = binary.BigEndian.AppendUint32(b, uint32(len(arg)))
-		b = append(b, arg...)
+		r.queued = appendRequest(r.queued, typ, id, arg)
 	}
-	r.wbuf = b
-	if _, err := r.ch.Write(b); err != nil {
-		r.fail(err)
-		r.ch.Close()
-		return r.failure()
+	return r.writeQueuedLocked()
+}
+
+// writeQueuedLocked writes the queue unless another goroutine is writing
+// (it will write it). Called with wmu held; it returns with wmu released.
+func (r *dirReader) writeQueuedLocked() error {
+	if r.writing {
+		r.wmu.Unlock()
+		return nil // the goroutine writing now sends these next
 	}
+	r.writing = true
+	for len(r.queued) > 0 {
+		b := r.queued
+		r.queued = r.spare[:0]
+		r.wmu.Unlock()
+		_, err := r.ch.Write(b) // the channel copies b
+		r.wmu.Lock()
+		r.spare = b
+		if err != nil {
+			r.writing = false
+			r.queued = r.queued[:0]
+			r.wmu.Unlock()
+			r.fail(err)
+			r.ch.Close()
+			return r.failure()
+		}
+	}
+	r.writing = false
+	r.wmu.Unlock()
 	return nil
 }
 
-// closeHandle sends CLOSE for handle; its answer is dropped.
+// closeDelay is how long a CLOSE may wait in the queue for a request to
+// ride with: in a walk the next OPENDIR comes sooner, and the CLOSE costs
+// no SSH packet of its own.
+const closeDelay = time.Millisecond
+
+// closeHandle queues a CLOSE for handle; its answer is dropped. It never
+// blocks: the CLOSE goes out with the next request written, or from the
+// flush timer after closeDelay.
 func (r *dirReader) closeHandle(handle []byte) {
 	ids := []uint32{0}
-	if r.register(nil, ids) == nil {
-		r.send(fxpClose, ids, handle) //nolint:errcheck // a failure breaks the reader, which reports it
+	if r.register(nil, ids) != nil {
+		return // broken: the server drops the session's handles with it
+	}
+	r.wmu.Lock()
+	defer r.wmu.Unlock()
+	r.queued = appendRequest(r.queued, fxpClose, ids[0], handle)
+	if !r.writing && !r.flushArmed {
+		r.flushArmed = true
+		r.flushTimer.Reset(closeDelay)
 	}
 }
 
-// closeHandleAsync closes handle from another goroutine: the caller must
-// not block on a write (the reader goroutine, a cancelled listing).
-func (r *dirReader) closeHandleAsync(handle []byte) {
-	r.wg.Add(1)
-	go func() {
-		defer r.wg.Done()
-		r.closeHandle(handle)
-	}()
+// flush writes what is queued (the flush timer's function).
+func (r *dirReader) flush() {
+	r.wmu.Lock()
+	r.flushArmed = false
+	r.writeQueuedLocked() //nolint:errcheck // a failure breaks the reader, which reports it
 }
 
 // handleOf decodes a HANDLE payload.
@@ -356,7 +405,7 @@ func (r *dirReader) list(ctx context.Context, full string) ([]dirEntry, error) {
 			case rep := <-w.ch:
 				if rep.typ == fxpHandle {
 					if h, err := handleOf(rep.payload); err == nil {
-						r.closeHandleAsync(h)
+						r.closeHandle(h)
 					}
 				}
 			default:
@@ -378,11 +427,7 @@ func (r *dirReader) list(ctx context.Context, full string) ([]dirEntry, error) {
 	entries, err := r.readAll(ctx, w, handle)
 	// The CLOSE's answer is not awaited: the listing is complete (or
 	// failed) either way, and a failed CLOSE changes nothing for it.
-	if ctx.Err() != nil {
-		r.closeHandleAsync(handle)
-	} else {
-		r.closeHandle(handle)
-	}
+	r.closeHandle(handle)
 	if err != nil {
 		return nil, err
 	}
