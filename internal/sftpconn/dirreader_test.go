@@ -2,20 +2,25 @@ package sftpconn
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/pkg/sftp"
 	"go.uber.org/zap"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/sftpwatchd/sftpwatchd/internal/testutil/sshdtest"
 )
@@ -363,6 +368,114 @@ func TestDirReaderConcurrent(t *testing.T) {
 			}
 			wg.Wait()
 			usesReader(t, r.C)
+		})
+	}
+}
+
+// refusingSSH is an SSH server that lets anyone in and then refuses what
+// the directory reader asks for: session channels (refuseChannel) or the
+// sftp subsystem. It counts the channels asked for.
+type refusingSSH struct {
+	addr    string
+	opened  atomic.Int64
+	hostKey ssh.PublicKey
+}
+
+func startRefusingSSH(t *testing.T, refuseChannel bool) *refusingSSH {
+	t.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &ssh.ServerConfig{NoClientAuth: true}
+	cfg.AddHostKey(signer)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &refusingSSH{addr: l.Addr().String(), hostKey: signer.PublicKey()}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { l.Close(); wg.Wait() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			nc, err := l.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer nc.Close()
+				_, chans, reqs, err := ssh.NewServerConn(nc, cfg)
+				if err != nil {
+					return
+				}
+				go ssh.DiscardRequests(reqs)
+				for newCh := range chans {
+					s.opened.Add(1)
+					if refuseChannel {
+						newCh.Reject(ssh.Prohibited, "no sessions here")
+						continue
+					}
+					ch, creqs, err := newCh.Accept()
+					if err != nil {
+						continue
+					}
+					go func() {
+						defer ch.Close()
+						for req := range creqs {
+							req.Reply(false, nil) // no subsystem, no exec
+						}
+					}()
+				}
+			}()
+		}
+	}()
+	return s
+}
+
+// TestDirReaderRefusedFallsBack: when the server refuses the reader's
+// channel or its sftp subsystem, listings go through pkg/sftp, and the
+// refusal is remembered instead of asked again per listing.
+func TestDirReaderRefusedFallsBack(t *testing.T) {
+	r := inProcessFS(t)
+	fillDir(t, filepath.Join(r.Local, "d"), 120)
+	want, err := r.C.ReadDir(context.Background(), "/d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, refuseChannel := range []bool{true, false} {
+		t.Run(fmt.Sprintf("refuse channel=%v", refuseChannel), func(t *testing.T) {
+			srv := startRefusingSSH(t, refuseChannel)
+			sshc, err := ssh.Dial("tcp", srv.addr, &ssh.ClientConfig{User: "u", HostKeyCallback: ssh.FixedHostKey(srv.hostKey), Timeout: 10 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sshc.Close()
+			// The reader would open on sshc; pkg/sftp talks to the real server.
+			c := NewClient(sshc, r.C.SFTP())
+			for range 5 {
+				got, err := c.ReadDir(context.Background(), "/d")
+				if err != nil {
+					t.Fatalf("ReadDir: %v", err)
+				}
+				sameInfos(t, "fallback", got, want)
+			}
+			c.lister.mu.Lock()
+			off := c.lister.off
+			c.lister.mu.Unlock()
+			if !errors.Is(off, errNoDirReader) || c.lister.cur.Load() != nil {
+				t.Fatalf("reader state: off=%v", off)
+			}
+			if n := srv.opened.Load(); n != 1 {
+				t.Fatalf("%d channels asked for in 5 listings, want 1", n)
+			}
 		})
 	}
 }
