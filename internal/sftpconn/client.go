@@ -15,6 +15,8 @@ type Client struct {
 	ssh  *ssh.Client // nil when the client was built over a bare pipe (tests)
 	sftp *sftp.Client
 
+	lister *dirLister // the pipelined directory reader, opened on first use
+
 	cwdMu sync.Mutex
 	cwd   string // set by Chdir; "" = the server's starting directory
 }
@@ -23,7 +25,7 @@ type Client struct {
 // case Execute and the algorithm accessors report that there is no SSH
 // connection.
 func NewClient(sshc *ssh.Client, sc *sftp.Client) *Client {
-	return &Client{ssh: sshc, sftp: sc}
+	return &Client{ssh: sshc, sftp: sc, lister: newDirLister()}
 }
 
 // SFTP gives access to the underlying pkg/sftp client (pysftp's sftp_client).
@@ -32,11 +34,14 @@ func (c *Client) SFTP() *sftp.Client { return c.sftp }
 // SSH gives access to the underlying SSH connection, or nil.
 func (c *Client) SSH() *ssh.Client { return c.ssh }
 
-// Close ends the SFTP session and the SSH connection under it.
+// Close ends the SFTP session, the directory reader's channel and the SSH
+// connection under them.
 func (c *Client) Close() error {
+	waitLister := c.lister.close()
 	err := c.sftp.Close()
 	if c.ssh != nil {
 		err = errors.Join(err, c.ssh.Close())
 	}
+	waitLister()
 	return err
 }

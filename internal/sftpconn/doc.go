@@ -15,7 +15,12 @@
 //     connection breaks;
 //   - the friendly file API on Client (listing, stat, get/put, mkdir,
 //     rename, Walk ...), and FindWalk: the same listing from one GNU find
-//     run over an SSH session (Client.Run streams a command's output).
+//     run over an SSH session (Client.Run streams a command's output);
+//   - a small SFTP v3 client that only lists directories (dirreader.go),
+//     on a second sftp channel of each connection: OPENDIR, two READDIRs
+//     at once, CLOSE not awaited, 2 round trips per small directory where
+//     pkg/sftp takes 4. Every other operation goes through pkg/sftp, which
+//     also lists when the server refuses the second channel.
 //
 // The host key is always checked before any credential is sent: the
 // handshake aborts on an unknown or changed key.

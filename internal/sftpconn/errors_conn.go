@@ -133,6 +133,7 @@ func IsConnectionError(err error) bool {
 		errors.Is(err, syscall.ECONNABORTED),
 		errors.Is(err, syscall.EPIPE),
 		errors.Is(err, ErrKeepaliveTimeout),
+		errors.Is(err, errProtocol), // the listing channel got a reply that is not SFTP
 		errors.As(err, &ne):
 		return true
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"os"
 	"path"
-	"sort"
 )
 
 // Every method here resolves a relative path against the working directory
@@ -47,26 +46,6 @@ func (c *Client) ReadDir(ctx context.Context, p string) ([]os.FileInfo, error) {
 	}
 	infos, err := c.readDir(ctx, full)
 	return infos, opErr("list", full, err)
-}
-
-// readDir lists full completely or fails; the error is not wrapped.
-//
-// It costs 4 sequential round trips per directory of up to ~100 entries
-// (OPENDIR, READDIR, READDIR answering EOF, CLOSE). pkg/sftp v1.13.12
-// offers no way to save any of them: ReadDirContext is its only
-// directory-reading API, it keeps the handle private, and it waits for
-// the CLOSE reply (sent with context.Background) before returning the
-// entries, so the CLOSE cannot be left to finish in the background.
-func (c *Client) readDir(ctx context.Context, full string) ([]os.FileInfo, error) {
-	infos, err := c.sftp.ReadDirContext(ctx, full)
-	if err == nil {
-		err = ctx.Err() // pkg/sftp returns the partial list with a nil error when ctx ends
-	}
-	if err != nil {
-		return nil, err
-	}
-	sort.Slice(infos, func(i, j int) bool { return infos[i].Name() < infos[j].Name() })
-	return infos, nil
 }
 
 // Stat describes p, following symbolic links.

@@ -1,0 +1,276 @@
+package sftpconn
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"time"
+
+	"github.com/pkg/sftp"
+)
+
+// The decoding half of the directory reader (dirreader.go): SFTP v3
+// (draft-ietf-secsh-filexfer-02) NAME and STATUS payloads into dirEntry
+// values. Every length is checked before it is used: a short or lying
+// packet is an error, never a panic or an allocation sized by the server.
+
+// SFTP v3 status codes the listing cares about.
+const (
+	fxOK               = 0
+	fxEOF              = 1
+	fxNoSuchFile       = 2
+	fxPermissionDenied = 3
+)
+
+// ATTRS flags.
+const (
+	attrSize        = 0x00000001
+	attrUIDGID      = 0x00000002
+	attrPermissions = 0x00000004
+	attrACModTime   = 0x00000008
+	attrExtended    = 0x80000000
+)
+
+// errProtocol marks a reply that is not valid SFTP v3. The channel it came
+// on cannot be trusted any more; IsConnectionError holds for it.
+var errProtocol = errors.New("sftp protocol error")
+
+// errTruncated is a payload shorter than its fields say.
+var errTruncated = fmt.Errorf("%w: truncated packet", errProtocol)
+
+// dirEntry is one entry of a listing: an os.FileInfo without the longname
+// and with no pointers but the name. Sys returns a *sftp.FileStat built on
+// demand, as pkg/sftp's own FileInfo does.
+type dirEntry struct {
+	name  string
+	size  uint64
+	mode  uint32 // SFTP permissions word: S_IFMT type bits and permissions
+	mtime uint32
+	atime uint32
+	uid   uint32
+	gid   uint32
+}
+
+var _ os.FileInfo = (*dirEntry)(nil)
+
+func (e *dirEntry) Name() string       { return e.name }
+func (e *dirEntry) Size() int64        { return int64(e.size) }
+func (e *dirEntry) Mode() fs.FileMode  { return fileMode(e.mode) }
+func (e *dirEntry) ModTime() time.Time { return time.Unix(int64(e.mtime), 0) }
+func (e *dirEntry) IsDir() bool        { return e.Mode().IsDir() }
+
+// Sys returns a *sftp.FileStat, like the FileInfo pkg/sftp returns.
+func (e *dirEntry) Sys() any {
+	return &sftp.FileStat{Size: e.size, Mode: e.mode, Mtime: e.mtime, Atime: e.atime, UID: e.uid, GID: e.gid}
+}
+
+// fileMode converts SFTP permission bits to an fs.FileMode the way pkg/sftp
+// does: the S_IFMT type, the 0777 permissions and setuid, setgid, sticky.
+func fileMode(m uint32) fs.FileMode {
+	fm := fs.FileMode(m & 0o777)
+	switch m & 0o170000 {
+	case 0o140000:
+		fm |= fs.ModeSocket
+	case 0o120000:
+		fm |= fs.ModeSymlink
+	case 0o060000:
+		fm |= fs.ModeDevice
+	case 0o040000:
+		fm |= fs.ModeDir
+	case 0o020000:
+		fm |= fs.ModeDevice | fs.ModeCharDevice
+	case 0o010000:
+		fm |= fs.ModeNamedPipe
+	}
+	if m&0o4000 != 0 {
+		fm |= fs.ModeSetuid
+	}
+	if m&0o2000 != 0 {
+		fm |= fs.ModeSetgid
+	}
+	if m&0o1000 != 0 {
+		fm |= fs.ModeSticky
+	}
+	return fm
+}
+
+// decoder reads big-endian SFTP fields from a payload. The first error
+// sticks; every read after it returns zero values.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) uint32() uint32 {
+	if d.err != nil || len(d.b) < 4 {
+		d.err = errTruncated
+		return 0
+	}
+	v := binary.BigEndian.Uint32(d.b)
+	d.b = d.b[4:]
+	return v
+}
+
+func (d *decoder) uint64() uint64 {
+	if d.err != nil || len(d.b) < 8 {
+		d.err = errTruncated
+		return 0
+	}
+	v := binary.BigEndian.Uint64(d.b)
+	d.b = d.b[8:]
+	return v
+}
+
+// bytes returns the next string field without copying it.
+func (d *decoder) bytes() []byte {
+	n := d.uint32()
+	if d.err != nil {
+		return nil
+	}
+	if uint64(n) > uint64(len(d.b)) {
+		d.err = errTruncated
+		return nil
+	}
+	s := d.b[:n:n]
+	d.b = d.b[n:]
+	return s
+}
+
+// attrs decodes an ATTRS block into e (name untouched).
+func (d *decoder) attrs(e *dirEntry) {
+	flags := d.uint32()
+	if flags&attrSize != 0 {
+		e.size = d.uint64()
+	}
+	if flags&attrUIDGID != 0 {
+		e.uid = d.uint32()
+		e.gid = d.uint32()
+	}
+	if flags&attrPermissions != 0 {
+		e.mode = d.uint32()
+	}
+	if flags&attrACModTime != 0 {
+		e.atime = d.uint32()
+		e.mtime = d.uint32()
+	}
+	if flags&attrExtended != 0 {
+		// Each pair takes at least 8 bytes, so a lying count runs out of
+		// payload after len/8 rounds.
+		for n := d.uint32(); n > 0 && d.err == nil; n-- {
+			d.bytes()
+			d.bytes()
+		}
+	}
+}
+
+// minNameEntry is the smallest encoding of one NAME entry: two empty
+// strings and an ATTRS with no flags.
+const minNameEntry = 12
+
+// decodeName appends the entries of a NAME payload (after type and id:
+// uint32 count, count × (filename, longname, ATTRS)) to dst, leaving out
+// "." and "..". Names are copied byte for byte; the longname is skipped
+// without a copy. It returns the bytes consumed; trailing bytes after the
+// last entry are tolerated. A truncated payload is an error and dst is
+// returned as it was.
+func decodeName(p []byte, dst []dirEntry) ([]dirEntry, int, error) {
+	d := decoder{b: p}
+	count := d.uint32()
+	if d.err != nil {
+		return dst, 0, d.err
+	}
+	if uint64(count)*minNameEntry > uint64(len(d.b)) {
+		return dst, 0, fmt.Errorf("%w: %d names announced in %d bytes", errTruncated, count, len(d.b))
+	}
+	base := len(dst)
+	dst = growEntries(dst, int(count))
+	for range count {
+		name := d.bytes()
+		d.bytes() // longname: ls -l text, never used
+		var e dirEntry
+		d.attrs(&e)
+		if d.err != nil {
+			clear(dst[base:len(dst)]) // drop the names decoded so far
+			return dst[:base], 0, d.err
+		}
+		if len(name) == 1 && name[0] == '.' || len(name) == 2 && name[0] == '.' && name[1] == '.' {
+			continue
+		}
+		e.name = string(name)
+		dst = append(dst, e)
+	}
+	return dst, len(p) - len(d.b), nil
+}
+
+// growEntries makes room for n more entries in one allocation.
+func growEntries(s []dirEntry, n int) []dirEntry {
+	if cap(s)-len(s) >= n {
+		return s
+	}
+	grown := make([]dirEntry, len(s), max(len(s)+n, 2*cap(s)))
+	copy(grown, s)
+	return grown
+}
+
+// listStatusError is an SFTP STATUS reply that failed a listing request:
+// the server answered. errors.Is matches fs.ErrNotExist (NO_SUCH_FILE) and
+// fs.ErrPermission (PERMISSION_DENIED); errors.As also yields a
+// *sftp.StatusError with the same code, so code that classifies pkg/sftp's
+// errors (serverAnswered, IsConnectionError) treats both alike.
+type listStatusError struct {
+	code uint32
+	msg  string // the server's message, as sent
+}
+
+func (e *listStatusError) Error() string {
+	var what string
+	switch e.code {
+	case fxNoSuchFile:
+		what = "no such file"
+	case fxPermissionDenied:
+		what = "permission denied"
+	default:
+		what = fmt.Sprintf("sftp status %d", e.code)
+	}
+	if e.msg == "" {
+		return what
+	}
+	return fmt.Sprintf("%s (server: %q)", what, e.msg)
+}
+
+func (e *listStatusError) Is(target error) bool {
+	switch target {
+	case fs.ErrNotExist:
+		return e.code == fxNoSuchFile
+	case fs.ErrPermission:
+		return e.code == fxPermissionDenied
+	}
+	return false
+}
+
+func (e *listStatusError) As(target any) bool {
+	if t, ok := target.(**sftp.StatusError); ok {
+		*t = &sftp.StatusError{Code: e.code}
+		return true
+	}
+	return false
+}
+
+// decodeStatus reads a STATUS payload (after type and id): uint32 code,
+// then the message and language tag, which servers of the old drafts leave
+// out (tolerated). A message that is cut short is dropped, not an error.
+func decodeStatus(p []byte) (code uint32, msg string, err error) {
+	d := decoder{b: p}
+	code = d.uint32()
+	if d.err != nil {
+		return 0, "", d.err
+	}
+	if len(d.b) > 0 {
+		if m := d.bytes(); d.err == nil {
+			msg = string(m)
+		}
+	}
+	return code, msg, nil
+}

@@ -1,0 +1,229 @@
+package sftpconn
+
+import (
+	"encoding/binary"
+	"errors"
+	"io/fs"
+	"strings"
+	"testing"
+
+	"github.com/pkg/sftp"
+)
+
+// nameEnt is one entry to encode in a NAME payload.
+type nameEnt struct {
+	name, longname string
+	flags          uint32
+	e              dirEntry
+	ext            [][2]string
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.BigEndian.AppendUint32(b, uint32(len(s)))
+	return append(b, s...)
+}
+
+// encodeName builds a NAME payload (after type and id) the way a server does.
+func encodeName(ents []nameEnt) []byte {
+	b := binary.BigEndian.AppendUint32(nil, uint32(len(ents)))
+	for _, n := range ents {
+		b = appendString(b, n.name)
+		b = appendString(b, n.longname)
+		b = binary.BigEndian.AppendUint32(b, n.flags)
+		if n.flags&attrSize != 0 {
+			b = binary.BigEndian.AppendUint64(b, n.e.size)
+		}
+		if n.flags&attrUIDGID != 0 {
+			b = binary.BigEndian.AppendUint32(b, n.e.uid)
+			b = binary.BigEndian.AppendUint32(b, n.e.gid)
+		}
+		if n.flags&attrPermissions != 0 {
+			b = binary.BigEndian.AppendUint32(b, n.e.mode)
+		}
+		if n.flags&attrACModTime != 0 {
+			b = binary.BigEndian.AppendUint32(b, n.e.atime)
+			b = binary.BigEndian.AppendUint32(b, n.e.mtime)
+		}
+		if n.flags&attrExtended != 0 {
+			b = binary.BigEndian.AppendUint32(b, uint32(len(n.ext)))
+			for _, kv := range n.ext {
+				b = appendString(b, kv[0])
+				b = appendString(b, kv[1])
+			}
+		}
+	}
+	return b
+}
+
+const allAttrs = attrSize | attrUIDGID | attrPermissions | attrACModTime
+
+var sampleName = []nameEnt{
+	{name: ".", longname: "drwxr-xr-x 2 u g 4096 Jan 1 .", flags: allAttrs, e: dirEntry{mode: 0o40755}},
+	{name: "plain", longname: "-rw-r--r-- 1 u g 5 Jan 1 plain", flags: allAttrs,
+		e: dirEntry{size: 5, mode: 0o100644, uid: 1000, gid: 100, atime: 1700000000, mtime: 1600000000}},
+	{name: "..", longname: "", flags: 0},
+	{name: "new\nline $(touch PWNED) " + invalidUTF8, longname: "x", flags: attrSize | attrExtended,
+		e: dirEntry{size: 1 << 40}, ext: [][2]string{{"a@b", "c"}, {"", ""}}},
+	{name: "only-perm", flags: attrPermissions, e: dirEntry{mode: 0o120777}},
+	{name: "", longname: "an empty name passes through: Walk drops it", flags: 0},
+}
+
+func TestDecodeName(t *testing.T) {
+	p := encodeName(sampleName)
+	got, n, err := decodeName(p, nil)
+	if err != nil || n != len(p) {
+		t.Fatalf("decodeName: %v, consumed %d of %d", err, n, len(p))
+	}
+	var want []dirEntry
+	for _, s := range sampleName {
+		if s.name == "." || s.name == ".." {
+			continue
+		}
+		e := s.e
+		e.name = s.name
+		want = append(want, e)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d entries, want %d", len(got), len(want))
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			t.Errorf("entry %d = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	if fi := &got[0]; fi.Size() != 5 || fi.Mode() != 0o644 || fi.ModTime().Unix() != 1600000000 ||
+		fi.Sys().(*sftp.FileStat).Atime != 1700000000 || fi.Sys().(*sftp.FileStat).UID != 1000 {
+		t.Errorf("FileInfo of %+v: size %d mode %v mtime %v sys %+v", got[0], fi.Size(), fi.Mode(), fi.ModTime(), fi.Sys())
+	}
+	if got[2].Mode() != fs.ModeSymlink|0o777 {
+		t.Errorf("link mode %v", got[2].Mode())
+	}
+
+	// Appends to what is there; trailing bytes are tolerated.
+	more, n, err := decodeName(append(p, 1, 2, 3), got)
+	if err != nil || n != len(p) || len(more) != 2*len(want) || more[len(want)].name != "plain" {
+		t.Fatalf("second decode: %d entries, consumed %d, %v", len(more), n, err)
+	}
+
+	// Every truncation is an error and leaves dst as it was.
+	for k := range len(p) {
+		before := []dirEntry{{name: "kept"}}
+		out, n, err := decodeName(p[:k], before)
+		if !errors.Is(err, errProtocol) || n != 0 || len(out) != 1 || out[0].name != "kept" {
+			t.Fatalf("truncated at %d: %d entries, consumed %d, %v", k, len(out), n, err)
+		}
+	}
+}
+
+func TestDecodeNameLyingCounts(t *testing.T) {
+	// 4 billion names announced in 12 bytes: refused before allocating.
+	p := binary.BigEndian.AppendUint32(nil, 0xffffffff)
+	p = append(p, make([]byte, 12)...)
+	if _, _, err := decodeName(p, nil); !errors.Is(err, errProtocol) {
+		t.Fatalf("lying count: %v", err)
+	}
+	// A string longer than the packet.
+	p = encodeName([]nameEnt{{name: "x"}})
+	binary.BigEndian.PutUint32(p[4:], 1<<31)
+	if _, _, err := decodeName(p, nil); !errors.Is(err, errProtocol) {
+		t.Fatalf("lying string length: %v", err)
+	}
+	// An extension count far beyond the packet.
+	p = encodeName([]nameEnt{{name: "x", flags: attrExtended}})
+	binary.BigEndian.PutUint32(p[len(p)-4:], 0xffffffff)
+	if _, _, err := decodeName(p, nil); !errors.Is(err, errProtocol) {
+		t.Fatalf("lying extension count: %v", err)
+	}
+}
+
+func TestDecodeStatus(t *testing.T) {
+	full := appendString(appendString(binary.BigEndian.AppendUint32(nil, fxNoSuchFile), "No such file"), "en")
+	for _, tc := range []struct {
+		name string
+		p    []byte
+		code uint32
+		msg  string
+		err  bool
+	}{
+		{"full", full, fxNoSuchFile, "No such file", false},
+		{"no message (old servers)", full[:4], fxNoSuchFile, "", false},
+		{"no language", full[:4+4+len("No such file")], fxNoSuchFile, "No such file", false},
+		{"message cut short", full[:10], fxNoSuchFile, "", false},
+		{"no code", full[:3], 0, "", true},
+	} {
+		code, msg, err := decodeStatus(tc.p)
+		if code != tc.code || msg != tc.msg || (err != nil) != tc.err {
+			t.Errorf("%s: %d %q %v", tc.name, code, msg, err)
+		}
+	}
+}
+
+// TestFileModeAsPkgSFTP compares the mode conversion with pkg/sftp's for
+// every file type and special bit.
+func TestFileModeAsPkgSFTP(t *testing.T) {
+	for typ := uint32(0); typ <= 0o17; typ++ {
+		for special := uint32(0); special <= 0o7; special++ {
+			for _, perm := range []uint32{0, 0o644, 0o777} {
+				m := typ<<12 | special<<9 | perm
+				if got, want := fileMode(m), (&sftp.FileStat{Mode: m}).FileMode(); got != want {
+					t.Errorf("mode %#o: %v, pkg/sftp %v", m, got, want)
+				}
+			}
+		}
+	}
+}
+
+func TestListStatusError(t *testing.T) {
+	for _, tc := range []struct {
+		code              uint32
+		notExist, permDen bool
+	}{
+		{fxNoSuchFile, true, false},
+		{fxPermissionDenied, false, true},
+		{4, false, false},
+		{8, false, false},
+	} {
+		err := error(&listStatusError{code: tc.code, msg: "the server's words"})
+		var se *sftp.StatusError
+		if IsNotExist(err) != tc.notExist || IsPermission(err) != tc.permDen || !errors.As(err, &se) ||
+			se.FxCode() != (&sftp.StatusError{Code: tc.code}).FxCode() || IsConnectionError(err) || !serverAnswered(err) ||
+			!strings.Contains(err.Error(), "the server's words") {
+			t.Errorf("code %d: %v: %s", tc.code, err, classes(err))
+		}
+	}
+}
+
+// FuzzDecodeName feeds arbitrary payloads to the NAME and STATUS decoders:
+// they never panic, never report more entries than announced, and reject
+// every truncation of a payload they accept.
+func FuzzDecodeName(f *testing.F) {
+	f.Add(encodeName(sampleName))
+	f.Add(encodeName(nil))
+	f.Add(encodeName([]nameEnt{{name: "a", flags: attrExtended, ext: [][2]string{{"k", "v"}}}}))
+	f.Add([]byte{0, 0, 0, 1, 0, 0, 0, 0})
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff})
+	f.Fuzz(func(t *testing.T, p []byte) {
+		decodeStatus(p) //nolint:errcheck // must only not panic
+		out, n, err := decodeName(p, nil)
+		if err != nil {
+			if !errors.Is(err, errProtocol) || n != 0 || len(out) != 0 {
+				t.Fatalf("failed decode: %d entries, consumed %d, %v", len(out), n, err)
+			}
+			return
+		}
+		if n < 4 || n > len(p) || uint32(len(out)) > binary.BigEndian.Uint32(p) {
+			t.Fatalf("consumed %d of %d, %d entries of %d announced", n, len(p), len(out), binary.BigEndian.Uint32(p))
+		}
+		for _, e := range out {
+			if e.name == "." || e.name == ".." {
+				t.Fatalf("%q passed", e.name)
+			}
+			_ = e.Mode()
+		}
+		for k := range n {
+			if _, _, err := decodeName(p[:k], nil); err == nil {
+				t.Fatalf("truncated to %d of %d bytes: accepted", k, n)
+			}
+		}
+	})
+}
