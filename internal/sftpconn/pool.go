@@ -23,8 +23,9 @@ const (
 // Pool shares up to MaxConnections SSH connections to one host among any
 // number of goroutines. Each connection carries many calls at once (pkg/sftp
 // pipelines requests); a new connection is dialled only when every open
-// one already carries MaxConcurrentRequests/MaxConnections calls. At most
-// MaxConcurrentRequests calls run at once across the pool.
+// one already carries MaxConcurrentRequests/MaxConnections calls, in the
+// background: calls keep sharing the open connections until it is up. At
+// most MaxConcurrentRequests calls run at once across the pool.
 //
 // A connection that breaks (an error from fn for which IsConnectionError
 // holds, or the SSH connection ending) is dropped and closed once its
@@ -44,6 +45,7 @@ type Pool struct {
 	sem         chan struct{} // one token per call in flight
 	closeCtx    context.Context
 	closeCancel context.CancelFunc
+	dials       sync.WaitGroup // background dials (dialSpare), waited for by Close
 
 	mu       sync.Mutex
 	conns    []*poolConn // usable connections
@@ -157,6 +159,18 @@ func (p *Pool) acquire(ctx context.Context) (*poolConn, error) {
 			p.mu.Unlock()
 			closeAll(toClose)
 			return best, nil
+		case best != nil:
+			// Every open connection is busy: dial one more in the
+			// background and share the least loaded meanwhile, rather than
+			// hold this call for a handshake (~10 round trips) when a
+			// connection that can carry it is open.
+			p.dialing = true
+			best.inflight++
+			p.dials.Add(1)
+			p.mu.Unlock()
+			closeAll(toClose)
+			go p.dialSpare()
+			return best, nil
 		case canDial:
 			p.dialing = true
 			p.mu.Unlock()
@@ -189,6 +203,17 @@ func (p *Pool) acquire(ctx context.Context) (*poolConn, error) {
 		if err := p.wait(ctx, ch, wait, lastErr); err != nil {
 			return nil, err
 		}
+	}
+}
+
+// dialSpare dials a connection for the pool, not for a call (p.dialing is
+// set by the caller). A failure is recorded for the backoff and logged, as
+// any failed dial; the calls go on on the open connections.
+func (p *Pool) dialSpare() {
+	defer p.dials.Done()
+	pc, _ := p.dialOne(p.closeCtx)
+	if pc != nil {
+		p.release(pc, nil) // dialOne counted it in flight for a caller
 	}
 }
 
@@ -358,6 +383,7 @@ func (p *Pool) Close() error {
 	p.notifyLocked()
 	p.mu.Unlock()
 	p.closeCancel()
+	p.dials.Wait() // a background dial sees the pool closed and discards its connection
 
 	var errs []error
 	for _, pc := range conns {

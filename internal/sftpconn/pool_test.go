@@ -54,6 +54,8 @@ func TestPoolLimits(t *testing.T) {
 	}
 
 	var inFn, maxInFn atomic.Int32
+	var clientsMu sync.Mutex
+	clients := map[*Client]int{} // calls seen per connection
 	release := make(chan struct{})
 	var wg sync.WaitGroup
 	errs := make(chan error, 20)
@@ -63,6 +65,9 @@ func TestPoolLimits(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				errs <- pool.Do(context.Background(), func(c *Client) error {
+					clientsMu.Lock()
+					clients[c]++
+					clientsMu.Unlock()
 					cur := inFn.Add(1)
 					defer inFn.Add(-1)
 					for old := maxInFn.Load(); cur > old && !maxInFn.CompareAndSwap(old, cur); old = maxInFn.Load() {
@@ -83,9 +88,15 @@ func TestPoolLimits(t *testing.T) {
 	}
 	start(1)
 	poll(t, 20*time.Second, "5 calls in flight", func() bool { return inFn.Load() == 5 })
-	if n := proxy.Accepted(); n != 2 {
-		t.Errorf("5 calls opened %d connections, want 2", n)
+	clientsMu.Lock()
+	if len(clients) != 1 {
+		t.Errorf("the 5th call ran on a new connection; it should share the open one while the next is dialled")
 	}
+	clientsMu.Unlock()
+	poll(t, 20*time.Second, "a second connection dialled in the background", func() bool { return proxy.Accepted() == 2 })
+	poll(t, 20*time.Second, "the second connection in the pool", func() bool {
+		return promtest.ToFloat64(m.SFTPConnections.WithLabelValues("partner")) == 2
+	})
 	start(7) // 12 calls wanted, 8 allowed
 	poll(t, 20*time.Second, "8 calls in flight", func() bool { return inFn.Load() == 8 })
 	time.Sleep(200 * time.Millisecond) // a window for a 9th call to (wrongly) get in
