@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 )
@@ -17,6 +18,7 @@ var walkPy []byte
 
 type options struct {
 	bin, out, work, only string
+	listTrees            string
 	runs                 int
 	rtt                  time.Duration
 	slow, timeout        time.Duration
@@ -41,6 +43,7 @@ func main() {
 	flag.DurationVar(&o.rtt, "rtt", 20*time.Millisecond, "round-trip time the relay adds (0 ms is always measured too)")
 	flag.DurationVar(&o.slow, "slow", 3*time.Minute, "a tool whose first run takes longer is not repeated (noted)")
 	flag.DurationVar(&o.timeout, "timeout", 45*time.Minute, "per-command timeout")
+	flag.StringVar(&o.listTrees, "list-trees", "", "listing trees to run, by name: 10k,100k (default 10k; both with -large)")
 	flag.BoolVar(&o.large, "large", false, "also the large cases: 10,000 dirs / 100,000 files listing, 1 GiB file, 10,000 small files, 1,000,000-entry RSS")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory")
 	flag.BoolVar(&o.verbose, "v", false, "print every run")
@@ -199,9 +202,14 @@ func run(o options) error {
 }
 
 func benchListings(e *env, r *report, o options, tgs []target) error {
-	trees := []treeSpec{{name: "10k", dirs: 1000, files: 10000, fan: 6, fileSize: 64}}
-	if o.large {
-		trees = append(trees, treeSpec{name: "100k", dirs: 10000, files: 100000, fan: 10, fileSize: 64})
+	var trees []treeSpec
+	for _, t := range []treeSpec{
+		{name: "10k", dirs: 1000, files: 10000, fan: 6, fileSize: 64},
+		{name: "100k", dirs: 10000, files: 100000, fan: 10, fileSize: 64},
+	} {
+		if o.listTrees == "" && (t.name == "10k" || o.large) || slices.Contains(strings.Split(o.listTrees, ","), t.name) {
+			trees = append(trees, t)
+		}
 	}
 	r.printf("\n## Full scan\n\nWall time of one complete listing, connection setup included. Every tool's " +
 		"output is checked to hold every entry.\n")
