@@ -35,7 +35,7 @@ type env struct {
 	// watchOpts is extra YAML for the watch ("concurrency: 16"), in the
 	// same form.
 	watchOpts string
-	tools     string // comma-separated first words of tool names; "" = all
+	tools     string // comma-separated leading words of tool names; "" = all
 }
 
 // wants reports whether the tool named name is selected by -tools.
@@ -43,9 +43,10 @@ func (e *env) wants(name string) bool {
 	if e.tools == "" {
 		return true
 	}
-	first, _, _ := strings.Cut(name, " ")
+	name = strings.ToLower(name)
 	for _, t := range strings.Split(e.tools, ",") {
-		if strings.EqualFold(strings.TrimSpace(t), first) {
+		t = strings.ToLower(strings.TrimSpace(t))
+		if t != "" && (name == t || strings.HasPrefix(name, t+" ")) {
 			return true
 		}
 	}

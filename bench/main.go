@@ -53,7 +53,7 @@ func main() {
 	flag.IntVar(&o.rescanScans, "rescans", 7, "unchanged rescans measured per tree")
 	flag.StringVar(&o.hostOpts, "host-opts", "", "extra YAML for sftpwatchd's host, e.g. \"max_connections: 1\" (experiments; RESULTS.md notes it)")
 	flag.StringVar(&o.watchOpts, "watch-opts", "", "extra YAML for sftpwatchd's watch, e.g. \"concurrency: 16\" (experiments; RESULTS.md notes it)")
-	flag.StringVar(&o.tools, "tools", "", "only these tools, by first word of their name: sftpwatchd,pysftp-style,rclone,ssh,OpenSSH (default all)")
+	flag.StringVar(&o.tools, "tools", "", "only these tools, by the leading words of their name: sftpwatchd,pysftp-style,rclone,ssh,OpenSSH or \"OpenSSH sftp\" (default all)")
 	flag.Parse()
 	if o.smallFiles == 0 {
 		o.smallFiles = pick(o.large, 10000, 500)
