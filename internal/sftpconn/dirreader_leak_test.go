@@ -182,42 +182,21 @@ func TestDirReaderNoHandleLeak(t *testing.T) {
 	rd, tap := tappedReader(t, r.C)
 	r.Srv.SetLatency(time.Millisecond)
 	timeouts := []time.Duration{0, 300 * time.Microsecond, time.Millisecond, 2 * time.Millisecond, 4 * time.Millisecond, -1}
-	var completed, cancelled atomic.Int64
-	var wg sync.WaitGroup
-	for g := range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range 25 {
-				ctx, cancel := context.Background(), context.CancelFunc(func() {})
-				if d := timeouts[(g+i)%len(timeouts)]; d >= 0 {
-					ctx, cancel = context.WithTimeout(ctx, d)
-				}
-				_, err := rd.list(ctx, fmt.Sprintf("/%d", (g*7+i)%4))
-				cancel()
-				switch {
-				case err == nil:
-					completed.Add(1)
-				case errors.Is(err, context.DeadlineExceeded):
-					cancelled.Add(1)
-				default:
-					t.Errorf("list: %v", err)
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if completed.Load() == 0 || cancelled.Load() < 50 {
-		t.Fatalf("%d complete, %d cancelled listings: want both", completed.Load(), cancelled.Load())
+	completed, cancelled := churnListings(t, 25, timeouts, func(ctx context.Context, g, i int) error {
+		_, err := rd.list(ctx, fmt.Sprintf("/%d", (g*7+i)%4))
+		return err
+	})
+	if completed == 0 || cancelled < 50 {
+		t.Fatalf("%d complete, %d cancelled listings: want both", completed, cancelled)
 	}
 	poll(t, 10*time.Second, "every handle to be closed", func() bool {
 		_, unclosed, _ := tap.counts()
 		return unclosed == 0
 	})
 	handles, _, opendirs := tap.counts()
-	t.Logf("%d complete, %d cancelled; %d opendir, %d handles, all closed", completed.Load(), cancelled.Load(), opendirs, handles)
-	if handles < int(completed.Load()) {
-		t.Fatalf("%d handles for %d complete listings", handles, completed.Load())
+	t.Logf("%d complete, %d cancelled; %d opendir, %d handles, all closed", completed, cancelled, opendirs, handles)
+	if handles < int(completed) {
+		t.Fatalf("%d handles for %d complete listings", handles, completed)
 	}
 	if rd.broken() {
 		t.Fatal("the reader broke")
@@ -263,35 +242,47 @@ func TestDirReaderNoHandleLeakOpenSSH(t *testing.T) {
 	poll(t, 10*time.Second, "the closed directory to be gone", func() bool { return openFDsUnder(t, ld) == 0 })
 
 	timeouts := []time.Duration{0, 50 * time.Microsecond, 200 * time.Microsecond, 500 * time.Microsecond, 2 * time.Millisecond, -1}
-	var completed, cancelled atomic.Int64
+	completed, cancelled := churnListings(t, 30, timeouts, func(ctx context.Context, g, i int) error {
+		_, err := r.C.ReadDir(ctx, fmt.Sprintf("%s/%d", rd, (g*7+i)%4))
+		return err
+	})
+	t.Logf("%d complete, %d cancelled listings", completed, cancelled)
+	if completed == 0 || cancelled == 0 {
+		t.Fatalf("%d complete, %d cancelled listings: want both", completed, cancelled)
+	}
+	poll(t, 10*time.Second, "the server to hold no directory open", func() bool { return openFDsUnder(t, ld) == 0 })
+	usesReader(t, r.C)
+}
+
+// churnListings runs 16 goroutines of n listings each (list(ctx, g, i)),
+// each under the next of timeouts (-1: none), and counts the listings that
+// completed and those cancelled by their deadline; any other error fails t.
+func churnListings(t *testing.T, n int, timeouts []time.Duration, list func(ctx context.Context, g, i int) error) (completed, cancelled int64) {
+	t.Helper()
+	var done, cut atomic.Int64
 	var wg sync.WaitGroup
 	for g := range 16 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := range 30 {
+			for i := range n {
 				ctx, cancel := context.Background(), context.CancelFunc(func() {})
 				if d := timeouts[(g+i)%len(timeouts)]; d >= 0 {
 					ctx, cancel = context.WithTimeout(ctx, d)
 				}
-				_, err := r.C.ReadDir(ctx, fmt.Sprintf("%s/%d", rd, (g*7+i)%4))
+				err := list(ctx, g, i)
 				cancel()
 				switch {
 				case err == nil:
-					completed.Add(1)
+					done.Add(1)
 				case errors.Is(err, context.DeadlineExceeded):
-					cancelled.Add(1)
+					cut.Add(1)
 				default:
-					t.Errorf("ReadDir: %v", err)
+					t.Errorf("listing: %v", err)
 				}
 			}
 		}()
 	}
 	wg.Wait()
-	t.Logf("%d complete, %d cancelled listings", completed.Load(), cancelled.Load())
-	if completed.Load() == 0 || cancelled.Load() == 0 {
-		t.Fatalf("%d complete, %d cancelled listings: want both", completed.Load(), cancelled.Load())
-	}
-	poll(t, 10*time.Second, "the server to hold no directory open", func() bool { return openFDsUnder(t, ld) == 0 })
-	usesReader(t, r.C)
+	return done.Load(), cut.Load()
 }

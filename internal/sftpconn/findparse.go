@@ -99,16 +99,7 @@ func (p *findParser) record() error {
 		return fmt.Errorf("%w: mode %q of %q", errFindOutput, f[3], rel)
 	}
 	typ, mode := findType(f[0][0])
-	mode |= fs.FileMode(perm & 0o777)
-	if perm&0o4000 != 0 {
-		mode |= fs.ModeSetuid
-	}
-	if perm&0o2000 != 0 {
-		mode |= fs.ModeSetgid
-	}
-	if perm&0o1000 != 0 {
-		mode |= fs.ModeSticky
-	}
+	mode |= fileMode(uint32(perm)) // no S_IFMT bits (≤ 0o7777): permissions, setuid, setgid, sticky
 
 	if !p.dirs[""] {
 		if rel != "" || typ != diff.Dir {
