@@ -40,9 +40,9 @@ func usageErr(err error) error { return &exitError{code: exitUsage, err: err} }
 // defaultGCPercent is the garbage collector's target unless GOGC is set.
 // The heap of a large watch is mostly its snapshot.Tree, whose arrays hold
 // no pointers, so a collection costs little whatever its size; collecting
-// at +50 % instead of Go's +100 % keeps a 1,000,000-entry watch at ~125-135
-// MB RSS instead of ~150-160 MB, with no CPU difference measurable in the
-// bench (2.5-2.7 ms per 1,000 entries either way).
+// at +50 % instead of Go's +100 % keeps a 1,000,000-entry watch at 121-135
+// MB RSS instead of 148-163 MB, with no CPU difference measurable in the
+// bench (2.4-2.7 ms per 1,000 entries either way; bench/RESULTS.md).
 const defaultGCPercent = 50
 
 func main() {
