@@ -138,15 +138,25 @@ func (t *Tree) Delete(key string) {
 	t.Apply(nil, []string{key})
 }
 
-// Apply removes the keys of removed and then stores every entry of set,
-// rebuilding each directory it touches once: O(entries of the directory +
-// changes) per directory instead of one insertion per change.
+// change is one name of one directory to remove or set (Apply).
+type change struct {
+	name string
+	e    diff.Entry
+	del  bool
+}
+
+// inPlaceChanges is the most changes to one directory Apply makes in place;
+// more, and the directory is rebuilt once. In place, a modify costs a
+// binary search and a create or delete one move of the arrays' tail, with
+// no allocation: a flat directory of a million files that sees a few
+// changes per scan is not copied whole every scan.
+const inPlaceChanges = 16
+
+// Apply removes the keys of removed and then stores every entry of set.
+// A directory with few changes is changed in place; one with many is
+// rebuilt once: O(entries of the directory + changes) instead of one
+// insertion per change.
 func (t *Tree) Apply(set diff.Snapshot, removed []string) {
-	type change struct {
-		name string
-		e    diff.Entry
-		del  bool
-	}
 	byDir := map[string][]change{}
 	for _, k := range removed {
 		dn, name := split(k)
@@ -161,6 +171,10 @@ func (t *Tree) Apply(set diff.Snapshot, removed []string) {
 		// (removals first), so the set wins, as in "remove, then set".
 		slices.SortStableFunc(cs, func(a, b change) int { return strings.Compare(a.name, b.name) })
 		old := t.dirs[dn]
+		if old != nil && len(cs) <= inPlaceChanges {
+			t.applyInPlace(dn, old, cs)
+			continue
+		}
 		if old == nil {
 			old = &dir{}
 		}
@@ -238,6 +252,35 @@ func (t *Tree) Trim() {
 			ends:  slices.Clone(d.ends),
 			attrs: slices.Clone(d.attrs),
 		}
+	}
+}
+
+// applyInPlace makes the changes cs (sorted by name; for one name, a
+// removal before a set) to the directory d named dn.
+func (t *Tree) applyInPlace(dn string, d *dir, cs []change) {
+	for _, c := range cs {
+		key := join(dn, c.name)
+		i, found := d.find(c.name)
+		switch {
+		case c.del && found:
+			t.n--
+			t.bytes -= d.attrs[i].size
+			delete(t.links, key)
+			d.remove(i)
+		case c.del:
+		case found:
+			t.bytes += c.e.Size - d.attrs[i].size
+			d.attrs[i] = attrOf(c.e)
+			t.setLink(key, c.e)
+		default:
+			d.insert(i, c.name, attrOf(c.e))
+			t.n++
+			t.bytes += c.e.Size
+			t.setLink(key, c.e)
+		}
+	}
+	if len(d.ends) == 0 {
+		delete(t.dirs, dn)
 	}
 }
 
@@ -351,6 +394,21 @@ func (d *dir) insert(i int, name string, a attr) {
 		d.ends[j] += uint32(len(name))
 	}
 	d.attrs = slices.Insert(d.attrs, i, a)
+}
+
+// remove deletes entry i.
+func (d *dir) remove(i int) {
+	start := uint32(0)
+	if i > 0 {
+		start = d.ends[i-1]
+	}
+	n := d.ends[i] - start
+	d.names = slices.Delete(d.names, int(start), int(d.ends[i]))
+	d.ends = slices.Delete(d.ends, i, i+1)
+	for j := i; j < len(d.ends); j++ {
+		d.ends[j] -= n
+	}
+	d.attrs = slices.Delete(d.attrs, i, i+1)
 }
 
 // split returns key's parent directory ("" for the root) and base name.

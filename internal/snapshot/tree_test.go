@@ -101,10 +101,14 @@ func TestTreeMatchesMap(t *testing.T) {
 			default:
 				set := diff.Snapshot{}
 				var removed []string
-				for i := r.IntN(6); i > 0; i-- {
+				batch := 6 // in place
+				if r.IntN(3) == 0 {
+					batch = 60 // some directories get more than inPlaceChanges: rebuilt
+				}
+				for i := r.IntN(batch); i > 0; i-- {
 					removed = append(removed, randomKey(r))
 				}
-				for i := r.IntN(6); i > 0; i-- {
+				for i := r.IntN(batch); i > 0; i-- {
 					set[randomKey(r)] = randomEntry(r)
 				}
 				tr.Apply(set, removed)
@@ -129,6 +133,40 @@ func TestApplyRemoveThenSetSameKey(t *testing.T) {
 	check(t, tr, diff.Snapshot{})
 	if len(tr.dirs) != 0 {
 		t.Fatalf("empty directories kept: %v", slices.Collect(maps.Keys(tr.dirs)))
+	}
+}
+
+// TestApplyFewChangesInPlace: a few changes to a large directory are made
+// in place (the directory is not rebuilt, so a scan with a few changes in a
+// flat directory of a million files copies nothing), many rebuild it, and
+// both give the map's result.
+func TestApplyFewChangesInPlace(t *testing.T) {
+	m := diff.Snapshot{}
+	for i := range 1000 {
+		m[fmt.Sprintf("flat/f%04d", i)] = diff.Entry{Size: int64(i)}
+	}
+	tr := FromMap(m)
+	before := tr.dirs["flat"]
+	set := diff.Snapshot{"flat/f0500": {Size: 7}, "flat/new": {Size: 3}, "flat/a-first": {Size: 1}}
+	removed := []string{"flat/f0000", "flat/f0999", "flat/f0123", "flat/absent"}
+	tr.Apply(set, removed)
+	for _, k := range removed {
+		delete(m, k)
+	}
+	maps.Copy(m, set)
+	check(t, tr, m)
+	if tr.dirs["flat"] != before {
+		t.Fatalf("7 changes rebuilt the directory")
+	}
+	many := diff.Snapshot{}
+	for i := range inPlaceChanges + 1 {
+		many[fmt.Sprintf("flat/g%02d", i)] = diff.Entry{Size: 1}
+	}
+	tr.Apply(many, nil)
+	maps.Copy(m, many)
+	check(t, tr, m)
+	if tr.dirs["flat"] == before {
+		t.Fatalf("%d changes were made in place, want one rebuild", len(many))
 	}
 }
 
