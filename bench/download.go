@@ -104,7 +104,7 @@ func (e *env) benchDownload(r *report, c dlCase, runs int, slow time.Duration) {
 	for run := 0; run < runs; run++ {
 		for i, dl := range ds {
 			s := samples[i]
-			if s.err != nil || (run > 0 && s.note != "") || !e.wants(s.tool) {
+			if s.skip(e, run) {
 				continue
 			}
 			dest := filepath.Join(e.work, "dest")
@@ -123,18 +123,7 @@ func (e *env) benchDownload(r *report, c dlCase, runs int, slow time.Duration) {
 				}
 			}
 			os.RemoveAll(dest)
-			if err != nil {
-				s.err = err
-				fmt.Printf("  %s: %v\n", dl.name, err)
-				continue
-			}
-			s.runs = append(s.runs, d)
-			if d > slow && runs > 1 {
-				s.note = fmt.Sprintf("1 run only (> %s)", slow)
-			}
-			if e.verbose {
-				fmt.Printf("  %-36s run %d: %s\n", dl.name, run+1, secs(d))
-			}
+			s.record(e, run, runs, slow, d, err)
 		}
 	}
 	ours := samples[0].median()

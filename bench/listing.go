@@ -90,25 +90,14 @@ func (e *env) benchListing(r *report, c listCase, runs int, slow time.Duration) 
 	for run := 0; run < runs; run++ {
 		for i, l := range ls {
 			s := samples[i]
-			if s.err != nil || (run > 0 && s.note != "") || !e.wants(s.tool) {
+			if s.skip(e, run) {
 				continue
 			}
 			d, n, err := l.run(e, c)
 			if err == nil && n != l.want(c) {
 				err = fmt.Errorf("%d lines of output, want %d", n, l.want(c))
 			}
-			if err != nil {
-				s.err = err
-				fmt.Printf("  %s: %v\n", l.name, err)
-				continue
-			}
-			s.runs = append(s.runs, d)
-			if d > slow && runs > 1 {
-				s.note = fmt.Sprintf("1 run only (> %s)", slow)
-			}
-			if e.verbose {
-				fmt.Printf("  %-45s run %d: %s\n", l.name, run+1, secs(d))
-			}
+			s.record(e, run, runs, slow, d, err)
 		}
 	}
 	rtt := c.tg.rtt

@@ -36,6 +36,29 @@ func (s *sample) cells(ours *sample, oursMedian time.Duration, ratioFmt string) 
 	return ratio, runs
 }
 
+// skip reports whether run should not measure s: it failed, it was too
+// slow to repeat, or -tools leaves it out.
+func (s *sample) skip(e *env, run int) bool {
+	return s.err != nil || (run > 0 && s.note != "") || !e.wants(s.tool)
+}
+
+// record adds run's time d to s, or its error; a first run slower than
+// slow is not repeated.
+func (s *sample) record(e *env, run, runs int, slow, d time.Duration, err error) {
+	if err != nil {
+		s.err = err
+		fmt.Printf("  %s: %v\n", s.tool, err)
+		return
+	}
+	s.runs = append(s.runs, d)
+	if d > slow && runs > 1 {
+		s.note = fmt.Sprintf("1 run only (> %s)", slow)
+	}
+	if e.verbose {
+		fmt.Printf("  %-45s run %d: %s\n", s.tool, run+1, secs(d))
+	}
+}
+
 func (s *sample) median() time.Duration {
 	if len(s.runs) == 0 {
 		return 0
