@@ -22,7 +22,7 @@ import (
 
 // Store is the part of the state store a poller uses.
 type Store interface {
-	LoadEach(watch string, entry func(key string, e diff.Entry)) (*state.Watch, error)
+	LoadInto(watch string, l state.SnapshotLoader) (*state.Watch, error)
 	Commit(watch string, b state.Batch) ([]event.Event, error)
 }
 
@@ -92,14 +92,13 @@ func (p *Poller) load() error {
 	if p.loaded {
 		return nil
 	}
-	snap := snapshot.New()
-	w, err := p.opt.Store.LoadEach(p.opt.Watch.Name, snap.Set) // in key order: appends
+	l := snapshot.NewLoader()
+	w, err := p.opt.Store.LoadInto(p.opt.Watch.Name, l)
 	if err != nil {
 		return fmt.Errorf("load state of watch %q: %w", p.opt.Watch.Name, err)
 	}
-	snap.Trim()
 	p.initialized = w.Initialized
-	p.snap = snap
+	p.snap = l.Tree()
 	p.pending = w.Pending
 	if p.pending == nil {
 		p.pending = map[string]diff.Pending{}

@@ -261,3 +261,44 @@ func BenchmarkGet(b *testing.B) {
 		}
 	}
 }
+
+// TestLoaderMatchesMap loads random snapshots the way state.LoadInto
+// does (Size every key, then Put every key, sorted) and also out of order,
+// and requires the map's content, with every directory allocated exactly.
+func TestLoaderMatchesMap(t *testing.T) {
+	for seed := uint64(0); seed < 100; seed++ {
+		r := rand.New(rand.NewPCG(seed, 9))
+		m := diff.Snapshot{}
+		for i := r.IntN(40); i > 0; i-- {
+			m[randomKey(r)] = randomEntry(r)
+		}
+		for i := r.IntN(3) * 50; i > 0; i-- { // a large directory
+			m[fmt.Sprintf("big/f%03d", i)] = randomEntry(r)
+		}
+		keys := slices.Sorted(maps.Keys(m))
+		l := NewLoader()
+		for _, k := range keys {
+			l.Size([]byte(k))
+		}
+		l.Size([]byte("sized/but/never/put"))
+		if seed%4 == 3 {
+			r.Shuffle(len(keys), func(i, j int) { keys[i], keys[j] = keys[j], keys[i] })
+		}
+		for _, k := range keys {
+			l.Put([]byte(k), m[k])
+		}
+		tr := l.Tree()
+		check(t, tr, m)
+		if seed%4 != 3 {
+			// Exact up to the allocator's size classes; appending would
+			// leave up to twice the length.
+			tight := func(l, c int) bool { return c <= l+l/8+16 }
+			for dn, d := range tr.dirs {
+				if !tight(len(d.ends), cap(d.ends)) || !tight(len(d.names), cap(d.names)) || !tight(len(d.attrs), cap(d.attrs)) {
+					t.Fatalf("seed %d: directory %q not sized from Size: ends %d/%d names %d/%d attrs %d/%d",
+						seed, dn, len(d.ends), cap(d.ends), len(d.names), cap(d.names), len(d.attrs), cap(d.attrs))
+				}
+			}
+		}
+	}
+}

@@ -24,20 +24,34 @@ type Watch struct {
 // of watch. A watch without state gives an uninitialized Watch with empty
 // (non-nil) maps.
 func (s *Store) Load(watch string) (*Watch, error) {
-	snap := diff.Snapshot{}
-	w, err := s.LoadEach(watch, func(key string, e diff.Entry) { snap[key] = e })
+	m := mapLoader{}
+	w, err := s.LoadInto(watch, m)
 	if err != nil {
 		return nil, err
 	}
-	w.Snapshot = snap
+	w.Snapshot = diff.Snapshot(m)
 	return w, nil
 }
 
-// LoadEach is Load that hands each snapshot entry to entry, in key order,
-// instead of building a map (Watch.Snapshot is nil): a caller holding the
-// snapshot in its own form never has two copies of a large one at once.
-// key is the caller's own string.
-func (s *Store) LoadEach(watch string, entry func(key string, e diff.Entry)) (*Watch, error) {
+// SnapshotLoader receives a stored snapshot in two passes over its keys,
+// both in key order and in one read transaction: Size for every key (so
+// that the loader can allocate once, at the exact size), then Put for every
+// key and entry. A key is only valid during the call.
+type SnapshotLoader interface {
+	Size(key []byte)
+	Put(key []byte, e diff.Entry)
+}
+
+// mapLoader loads into a diff.Snapshot.
+type mapLoader diff.Snapshot
+
+func (m mapLoader) Size([]byte)                  {}
+func (m mapLoader) Put(key []byte, e diff.Entry) { m[string(key)] = e }
+
+// LoadInto is Load that hands the snapshot to l instead of building a map
+// (Watch.Snapshot is nil): a caller holding the snapshot in its own form
+// never has two copies of a large one at once.
+func (s *Store) LoadInto(watch string, l SnapshotLoader) (*Watch, error) {
 	w := &Watch{}
 	err := s.view("load", func(tx *bolt.Tx) error {
 		b, ok, err := openWatch(tx, watch)
@@ -46,12 +60,18 @@ func (s *Store) LoadEach(watch string, entry func(key string, e diff.Entry)) (*W
 		}
 		w.Initialized = b.root.Get([]byte(keyInit)) != nil
 
+		if err := b.snap.ForEach(func(k, _ []byte) error {
+			l.Size(k)
+			return nil
+		}); err != nil {
+			return err
+		}
 		if err := b.snap.ForEach(func(k, v []byte) error {
 			e, err := decodeEntry(v)
 			if err != nil {
 				return fmt.Errorf("snapshot key %s: %w: %w", keyString(k), ErrCorrupt, err)
 			}
-			entry(string(k), e)
+			l.Put(k, e)
 			return nil
 		}); err != nil {
 			return err
