@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -14,6 +15,7 @@ import (
 	"github.com/sftpwatchd/sftpwatchd/internal/diff"
 	"github.com/sftpwatchd/sftpwatchd/internal/poller"
 	"github.com/sftpwatchd/sftpwatchd/internal/sftpconn"
+	"github.com/sftpwatchd/sftpwatchd/internal/testutil/sshdtest"
 )
 
 // synthTree is a Lister over a fixed in-memory tree: the root holds dirs
@@ -166,3 +168,53 @@ func BenchmarkRescanUnchanged100k(b *testing.B) { benchRescan(b, 0) }
 // BenchmarkRescan10Changed100k is the same with 10 files modified per scan:
 // one commit of 10 snapshot keys and 10 outbox events.
 func BenchmarkRescan10Changed100k(b *testing.B) { benchRescan(b, 10) }
+
+// BenchmarkRescanOpenSSH is an unchanged rescan as the daemon makes it: a
+// poller listing through a pool to a real sshd, 200 directories of 100
+// files, with each lister. rusage-cpu-ms/1k-entries is the client's CPU
+// (listing, SSH, compare, GC); sshd and find are other processes.
+func BenchmarkRescanOpenSSH(b *testing.B) {
+	const dirs, files = 200, 100
+	s := sshdtest.Start(b)
+	root := filepath.Join(s.Root, "tree")
+	for d := range dirs {
+		dir := filepath.Join(root, fmt.Sprintf("a%02d", d%10), fmt.Sprintf("d%04d", d))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			b.Fatal(err)
+		}
+		for f := range files {
+			if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("file-%05d.csv", f)), nil, 0o644); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	for _, kind := range []string{"sftp", "find"} {
+		b.Run("lister="+kind, func(b *testing.B) {
+			pool := sshdPool(b, s)
+			lister, err := poller.NewLister(kind, pool, 0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			w := baseWatch()
+			w.Path = root
+			p := poller.New(poller.Options{Watch: w, Lister: lister, Store: openStore(b)})
+			ctx := context.Background()
+			for range 2 { // baseline, then a warm-up rescan
+				if out, err := p.ScanOnce(ctx, false); err != nil || out.Result != poller.ResultOK || len(out.Events) != 0 {
+					b.Fatalf("scan: %v %q %d events", err, out.Result, len(out.Events))
+				}
+			}
+			entries := dirs*(files+1) + 10
+			cpu0 := cpuTime()
+			b.ReportAllocs()
+			for b.Loop() {
+				out, err := p.ScanOnce(ctx, false)
+				if err != nil || out.Result != poller.ResultOK || len(out.Events) != 0 {
+					b.Fatalf("rescan: %v %q %d events", err, out.Result, len(out.Events))
+				}
+			}
+			cpu := cpuTime() - cpu0
+			b.ReportMetric(float64(cpu)/float64(time.Millisecond)/float64(b.N)/(float64(entries)/1000), "rusage-cpu-ms/1k-entries")
+		})
+	}
+}

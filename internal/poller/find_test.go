@@ -23,7 +23,7 @@ import (
 )
 
 // sshdPool is a pool to a real OpenSSH sshd (which allows exec sessions).
-func sshdPool(t *testing.T, s *sshdtest.Server) *sftpconn.Pool {
+func sshdPool(t testing.TB, s *sshdtest.Server) *sftpconn.Pool {
 	t.Helper()
 	p := sftpconn.NewPool(sftpconn.HostConfig{
 		Name: "sshd", Address: s.Addr, User: s.User, Password: s.Password,
