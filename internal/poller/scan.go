@@ -14,7 +14,11 @@ import (
 
 // Lister lists a remote tree: SFTPLister (concurrent SFTP directory reads)
 // or FindLister (one GNU find over an SSH session), chosen by the watch's
-// lister setting (see NewLister).
+// lister setting (see NewLister). Walk follows sftpconn.Walk's contract,
+// except that a directory may be reported complete and later again with
+// Err (FindLister: find's messages are judged when it has ended); walkTree
+// then counts it as failed, so that its stored entries that were not seen
+// are kept, while those that were seen are compared as usual.
 type Lister interface {
 	Walk(ctx context.Context, root string, opt sftpconn.WalkOptions, fn func(sftpconn.DirListing) error) error
 }

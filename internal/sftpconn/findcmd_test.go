@@ -3,7 +3,9 @@ package sftpconn
 import (
 	"errors"
 	"io/fs"
+	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -108,35 +110,83 @@ func TestParseFindError(t *testing.T) {
 
 func rec(fields ...string) string { return strings.Join(fields, "\x00") + "\x00" }
 
+// parseFind feeds stream to a parser for a recursive walk, step bytes at a
+// time, and returns every listing it produced (handed over while parsing,
+// then those finish returns) by directory.
+func parseFind(stream string, step int, opt WalkOptions) (map[string][]Entry, []string, error) {
+	var order []string
+	got := map[string][]Entry{}
+	add := func(l DirListing) {
+		order = append(order, l.Dir)
+		got[l.Dir] = l.Entries
+	}
+	p := newFindParser(opt, func(l DirListing) bool { add(l); return true })
+	for i := 0; i < len(stream); i += step {
+		p.Write([]byte(stream[i:min(i+step, len(stream))]))
+	}
+	rest, err := p.finish()
+	for _, l := range rest {
+		add(l)
+	}
+	return got, order, err
+}
+
 func TestFindParser(t *testing.T) {
 	root := rec("d", "4096", "1700000000.5", "755", "", "")
 	ok := root + rec("f", "3", "1700000001.9999", "4644", "a b", "") +
 		rec("d", "4096", "1700000002", "1777", "d", "") +
 		rec("l", "3", "1700000003.0", "777", "d/ln", "../a b") +
-		rec("p", "0", "1700000004.0", "600", "d/fifo\nx", "")
-	p := newFindParser()
-	// Fed a byte at a time: records span writes.
-	for i := range len(ok) {
-		p.Write([]byte{ok[i]})
+		rec("d", "4096", "1700000002", "755", "d/e", "") +
+		rec("p", "0", "1700000004.0", "600", "d/e/fifo\nx", "") +
+		rec("f", "0", "-5.5", "600", "d/0", "") +
+		rec("f", "0", "1", "600", "B", "")
+	for _, step := range []int{1, 7, len(ok)} { // records span writes, or not
+		got, order, err := parseFind(ok, step, WalkOptions{Recursive: true})
+		if err != nil {
+			t.Fatalf("step %d: %v", step, err)
+		}
+		// A directory is handed over when find leaves it: deepest first,
+		// the root last.
+		if want := []string{"d/e", "d", ""}; !slices.Equal(order, want) {
+			t.Fatalf("step %d: listings %q, want %q", step, order, want)
+		}
+		names := func(dir string) (n []string) {
+			for _, e := range got[dir] {
+				n = append(n, e.Name)
+			}
+			return n
+		}
+		if r, d := names(""), names("d"); !slices.Equal(r, []string{"B", "a b", "d"}) || !slices.Equal(d, []string{"0", "e", "ln"}) {
+			t.Fatalf("step %d: not sorted by name or incomplete: root %q, d %q", step, r, d)
+		}
+		f := got[""][1]
+		if f.Name != "a b" || f.RelPath != "a b" || f.Size != 3 || f.MTime.Unix() != 1700000001 || f.Mode.Perm() != 0o644 || f.Mode&fs.ModeSetuid == 0 {
+			t.Errorf("file %+v", f)
+		}
+		if d := got[""][2]; !d.Mode.IsDir() || d.Mode&fs.ModeSticky == 0 || d.Mode.Perm() != 0o777 {
+			t.Errorf("dir %+v", d)
+		}
+		if l := got["d"][2]; l.Link != "../a b" || l.RelPath != "d/ln" || l.Name != "ln" {
+			t.Errorf("link %+v", l)
+		}
+		if o := got["d/e"][0]; o.Mode&fs.ModeNamedPipe == 0 || o.Name != "fifo\nx" || o.RelPath != "d/e/fifo\nx" {
+			t.Errorf("fifo %+v", o)
+		}
+		if o := got["d"][0]; o.MTime.Unix() != -5 {
+			t.Errorf("mtime before 1970: %v", o.MTime)
+		}
 	}
-	if err := p.finish(); err != nil {
-		t.Fatalf("finish: %v", err)
+
+	// Skip and depth: a directory Walk would not list is not handed over,
+	// nor anything below it.
+	got, order, err := parseFind(ok, 3, WalkOptions{Recursive: true, Skip: func(rel string, fi os.FileInfo) bool {
+		return rel == "d" && fi.IsDir()
+	}})
+	if err != nil || !slices.Equal(order, []string{""}) || len(got[""]) != 3 {
+		t.Errorf("skip d: %q %v %v", order, got, err)
 	}
-	if len(p.entries) != 4 || !p.rootSeen() {
-		t.Fatalf("entries %+v", p.entries)
-	}
-	f := p.entries[0]
-	if f.Name != "a b" || f.Size != 3 || f.MTime.Unix() != 1700000001 || f.Mode.Perm() != 0o644 || f.Mode&fs.ModeSetuid == 0 {
-		t.Errorf("file %+v", f)
-	}
-	if d := p.entries[1]; !d.Mode.IsDir() || d.Mode&fs.ModeSticky == 0 || d.Mode.Perm() != 0o777 {
-		t.Errorf("dir %+v", d)
-	}
-	if l := p.entries[2]; l.Link != "../a b" || l.RelPath != "d/ln" || l.Name != "ln" {
-		t.Errorf("link %+v", l)
-	}
-	if o := p.entries[3]; o.Mode&fs.ModeNamedPipe == 0 || o.Name != "fifo\nx" {
-		t.Errorf("fifo %+v", o)
+	if _, order, err := parseFind(ok, 3, WalkOptions{Recursive: true, MaxDepth: 2}); err != nil || !slices.Equal(order, []string{"d", ""}) {
+		t.Errorf("max depth 2: %q %v", order, err)
 	}
 
 	for name, stream := range map[string]string{
@@ -147,28 +197,44 @@ func TestFindParser(t *testing.T) {
 		"orphan":             root + rec("f", "1", "1", "644", "nodir/a", ""),
 		"parent not a dir":   root + rec("f", "1", "1", "644", "a", "") + rec("f", "1", "1", "644", "a/b", ""),
 		"duplicate":          root + rec("f", "1", "1", "644", "a", "") + rec("f", "1", "1", "644", "a", ""),
+		"duplicate dir":      root + rec("d", "1", "1", "755", "a", "") + rec("d", "1", "1", "755", "a", ""),
+		"left and back":      root + rec("d", "1", "1", "755", "a", "") + rec("f", "1", "1", "644", "b", "") + rec("f", "1", "1", "644", "a/x", ""),
 		"dotdot":             root + rec("f", "1", "1", "644", "..", ""),
+		"dot":                root + rec("d", "1", "1", "755", "a", "") + rec("f", "1", "1", "644", "a/./x", ""),
+		"empty element":      root + rec("d", "1", "1", "755", "a", "") + rec("f", "1", "1", "644", "a//x", ""),
 		"absolute":           root + rec("f", "1", "1", "644", "/etc/passwd", ""),
 		"literal directives": "%y\x00%s\x00%T@\x00%m\x00%P\x00%l\x00",
 		"bad size":           root + rec("f", "x", "1", "644", "a", ""),
+		"negative size":      root + rec("f", "-1", "1", "644", "a", ""),
+		"huge size":          root + rec("f", "99999999999999999999", "1", "644", "a", ""),
 		"bad mtime":          root + rec("f", "1", "1.x", "644", "a", ""),
+		"empty mtime":        root + rec("f", "1", "", "644", "a", ""),
 		"bad mode":           root + rec("f", "1", "1", "9", "a", ""),
+		"mode too big":       root + rec("f", "1", "1", "17777", "a", ""),
 		"second root":        root + root,
 	} {
-		p := newFindParser()
-		p.Write([]byte(stream))
-		if err := p.finish(); !errors.Is(err, errFindOutput) {
+		if _, _, err := parseFind(stream, 5, WalkOptions{Recursive: true}); !errors.Is(err, errFindOutput) {
 			t.Errorf("%s: finish = %v, want errFindOutput", name, err)
 		}
 	}
 }
 
+// TestFindParserAbandoned: once nobody takes listings, parsing stops.
+func TestFindParserAbandoned(t *testing.T) {
+	p := newFindParser(WalkOptions{Recursive: true}, func(DirListing) bool { return false })
+	p.Write([]byte(rec("d", "1", "1", "755", "", "") + rec("d", "1", "1", "755", "a", "") + rec("f", "1", "1", "644", "b", "")))
+	if _, err := p.finish(); !errors.Is(err, errFindAbandoned) {
+		t.Errorf("finish = %v, want errFindAbandoned", err)
+	}
+}
+
 func TestVanishedEntry(t *testing.T) {
-	p := newFindParser()
+	p := newFindParser(WalkOptions{Recursive: true}, func(DirListing) bool { return true })
 	p.Write([]byte(rec("d", "4096", "1", "755", "", "") +
 		rec("d", "4096", "1", "755", "d", "") +
+		rec("l", "1", "1", "777", "d/ln", "gone") +
 		rec("f", "1", "1", "644", "d/kept", "")))
-	if err := p.finish(); err != nil {
+	if _, err := p.finish(); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []struct {
@@ -179,7 +245,7 @@ func TestVanishedEntry(t *testing.T) {
 		{"x.part", fs.ErrNotExist, true},    // in the root, gone before find looked at it
 		{"d/y.part", fs.ErrNotExist, true},  // in a printed directory
 		{"d", fs.ErrNotExist, false},        // a printed directory that vanished: failed dir
-		{"d/kept", fs.ErrNotExist, false},   // printed: not a vanished entry
+		{"d/ln", fs.ErrNotExist, false},     // a printed link find could not read: not a vanishing
 		{"nodir/z", fs.ErrNotExist, false},  // parent never printed: cannot be sure
 		{"x.part", fs.ErrPermission, false}, // not a vanishing
 		{"", fs.ErrNotExist, false},         // the root itself

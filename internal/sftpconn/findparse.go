@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"strconv"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -17,23 +17,46 @@ import (
 var errFindOutput = errors.New("malformed find output")
 
 // findParser reads find's NUL-separated records as they stream in (it is
-// the session's stdout). The first record must be the root, a directory;
-// every other record must sit in a directory printed before it (find
-// prints a directory before its contents). The first violation is kept in
-// err and the rest of the stream ignored.
+// the session's stdout) and hands over each directory's listing as soon as
+// find has left that directory.
+//
+// find prints in pre-order: a directory, then its entries, descending into
+// each subdirectory as it meets it. So the directories whose entries may
+// still come are exactly those on the path from the root to the last
+// record printed (stack); a record whose directory is not on that path is
+// malformed, and every directory popped off it is complete. Memory is that
+// path's entries plus the set of directories and symbolic links printed
+// (for attributing find's messages at the end), not the tree.
+//
+// The first record must be the root, a directory. The first violation is
+// kept in err and the rest of the stream ignored.
 type findParser struct {
-	mu      sync.Mutex
-	field   []byte              // the field being read
-	fields  [findFields]string  // the record being read
-	n       int                 // fields of it read
-	entries []Entry             // every record but the root's, in stream order
-	dirs    map[string]bool     // rel paths of the directories printed ("" = root)
-	byRel   map[string]struct{} // every rel path seen (duplicates are malformed)
+	mu   sync.Mutex
+	opt  WalkOptions
+	emit func(DirListing) bool // hands over a complete listing; false: nobody listens any more
+
+	rec  []byte // the start of a record that spans writes
+	nuls int    // fields of it complete
+
+	stack   []findDir
+	spare   [][]Entry           // per depth: the entries array of the last directory closed there, for reuse
+	dirs    map[string]bool     // every directory printed → whether it is listed ("" = root)
+	links   map[string]struct{} // every symbolic link printed (%l reads it after printing starts)
+	records int
 	err     error
 }
 
-func newFindParser() *findParser {
-	return &findParser{dirs: map[string]bool{}, byRel: map[string]struct{}{}}
+// findDir is a directory find has not left yet.
+type findDir struct {
+	rel     string
+	listed  bool // Walk would list it: its entries are kept and handed over
+	entries []Entry
+}
+
+// newFindParser parses for a walk with opt, handing complete listings to
+// emit (from the goroutine calling Write).
+func newFindParser(opt WalkOptions, emit func(DirListing) bool) *findParser {
+	return &findParser{opt: opt, emit: emit, dirs: map[string]bool{}, links: map[string]struct{}{}}
 }
 
 func (p *findParser) Write(b []byte) (int, error) {
@@ -41,96 +64,242 @@ func (p *findParser) Write(b []byte) (int, error) {
 	defer p.mu.Unlock()
 	n := len(b)
 	for len(b) > 0 && p.err == nil {
-		i := bytes.IndexByte(b, 0)
-		if i < 0 {
-			p.field = append(p.field, b...)
+		end, nuls := recordEnd(b, p.nuls)
+		if end < 0 {
+			p.rec = append(p.rec, b...)
+			p.nuls = nuls
 			break
 		}
-		p.field = append(p.field, b[:i]...)
-		b = b[i+1:]
-		p.fields[p.n] = string(p.field)
-		p.field = p.field[:0]
-		p.n++
-		if p.n == findFields {
-			p.n = 0
-			p.err = p.record()
+		r := b[:end]
+		if len(p.rec) > 0 {
+			p.rec = append(p.rec, r...)
+			r = p.rec
 		}
+		p.err = p.record(r)
+		p.rec, p.nuls = p.rec[:0], 0
+		b = b[end:]
 	}
 	return n, nil
 }
 
-// finish reports whether the stream ended on a record boundary and held
-// the root.
-func (p *findParser) finish() error {
+// recordEnd is the length of b up to the NUL that ends the current record
+// (of which done fields were complete before b), or -1 and the fields
+// complete at the end of b.
+func recordEnd(b []byte, done int) (int, int) {
+	i := 0
+	for {
+		j := bytes.IndexByte(b[i:], 0)
+		if j < 0 {
+			return -1, done
+		}
+		i += j + 1
+		done++
+		if done == findFields {
+			return i, done
+		}
+	}
+}
+
+// finish checks that the stream ended on a record boundary after the root,
+// closes the directories still open and returns their listings, the
+// root's last.
+func (p *findParser) finish() ([]DirListing, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	switch {
 	case p.err != nil:
-		return p.err
-	case p.n != 0 || len(p.field) != 0:
-		return fmt.Errorf("%w: truncated after %d records", errFindOutput, len(p.entries))
+		return nil, p.err
+	case len(p.rec) != 0:
+		return nil, fmt.Errorf("%w: truncated after %d records", errFindOutput, p.records)
 	}
-	return nil
+	var rest []DirListing
+	for len(p.stack) > 0 {
+		l, ok, err := p.pop()
+		if err != nil {
+			p.err = err
+			return nil, err
+		}
+		if ok {
+			rest = append(rest, l)
+		}
+	}
+	return rest, nil
 }
 
 // rootSeen reports whether the root's record arrived.
 func (p *findParser) rootSeen() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.dirs[""]
+	_, ok := p.dirs[""]
+	return ok
 }
 
-func (p *findParser) record() error {
-	f := p.fields
-	rel, link := f[4], f[5]
+// printed reports whether rel was printed as a directory (and whether it
+// is listed), or as a symbolic link.
+func (p *findParser) printed(rel string) (dir, listed, link bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	listed, dir = p.dirs[rel]
+	_, link = p.links[rel]
+	return dir, listed, link
+}
+
+// pop closes the innermost open directory: its listing, sorted by name,
+// when it is listed.
+func (p *findParser) pop() (DirListing, bool, error) {
+	depth := len(p.stack) - 1
+	d := p.stack[depth]
+	p.stack = p.stack[:depth]
+	if !d.listed {
+		return DirListing{}, false, nil
+	}
+	// The listing gets an array of its own, exactly sized; the one it was
+	// collected in is kept for the next directory at this depth.
+	entries := make([]Entry, len(d.entries))
+	copy(entries, d.entries)
+	for len(p.spare) <= depth {
+		p.spare = append(p.spare, nil)
+	}
+	clear(d.entries) // drop the strings
+	p.spare[depth] = d.entries[:0]
+	slices.SortFunc(entries, func(a, b Entry) int { return strings.Compare(a.Name, b.Name) })
+	for i := 1; i < len(entries); i++ {
+		if entries[i].Name == entries[i-1].Name {
+			return DirListing{}, false, fmt.Errorf("%w: %q printed twice", errFindOutput, entries[i].RelPath)
+		}
+	}
+	return DirListing{Dir: d.rel, Entries: entries}, true, nil
+}
+
+// push opens directory rel, reusing the entries array last used at its
+// depth.
+func (p *findParser) push(rel string, listed bool) {
+	d := findDir{rel: rel, listed: listed}
+	if depth := len(p.stack); depth < len(p.spare) {
+		d.entries, p.spare[depth] = p.spare[depth], nil
+	}
+	p.stack = append(p.stack, d)
+}
+
+// leave closes the open directories that are not parent or an ancestor of
+// it, handing their listings over.
+func (p *findParser) leave(parent string) error {
+	for len(p.stack) > 1 {
+		top := p.stack[len(p.stack)-1].rel
+		if top == parent || strings.HasPrefix(parent, top+"/") {
+			return nil
+		}
+		l, ok, err := p.pop()
+		if err != nil {
+			return err
+		}
+		if ok && !p.emit(l) {
+			return errFindAbandoned
+		}
+	}
+	return nil
+}
+
+// errFindAbandoned stops parsing once the walk no longer takes listings.
+var errFindAbandoned = errors.New("find walk abandoned")
+
+// record parses one record r (6 fields, each ending in a NUL).
+func (p *findParser) record(r []byte) error {
+	var f [findFields][]byte
+	for i := range f {
+		j := bytes.IndexByte(r, 0)
+		f[i], r = r[:j], r[j+1:]
+	}
+	relB, linkB := f[4], f[5]
 	if len(f[0]) != 1 {
-		return fmt.Errorf("%w: type %q of %q", errFindOutput, f[0], rel)
+		return fmt.Errorf("%w: type %q of %q", errFindOutput, f[0], relB)
 	}
-	size, err := strconv.ParseInt(f[1], 10, 64)
-	if err != nil || size < 0 {
-		return fmt.Errorf("%w: size %q of %q", errFindOutput, f[1], rel)
+	size, ok := parseDigits(f[1], 10)
+	if !ok {
+		return fmt.Errorf("%w: size %q of %q", errFindOutput, f[1], relB)
 	}
-	mtime, err := parseFindTime(f[2])
-	if err != nil {
-		return fmt.Errorf("%w: mtime %q of %q", errFindOutput, f[2], rel)
+	mtime, ok := parseFindTime(f[2])
+	if !ok {
+		return fmt.Errorf("%w: mtime %q of %q", errFindOutput, f[2], relB)
 	}
-	perm, err := strconv.ParseUint(f[3], 8, 32)
-	if err != nil || perm > 0o7777 {
-		return fmt.Errorf("%w: mode %q of %q", errFindOutput, f[3], rel)
+	perm, ok := parseDigits(f[3], 8)
+	if !ok || perm > 0o7777 {
+		return fmt.Errorf("%w: mode %q of %q", errFindOutput, f[3], relB)
 	}
 	typ, mode := findType(f[0][0])
 	mode |= fileMode(uint32(perm)) // no S_IFMT bits (≤ 0o7777): permissions, setuid, setgid, sticky
+	p.records++
 
-	if !p.dirs[""] {
-		if rel != "" || typ != diff.Dir {
+	if p.records == 1 {
+		if len(relB) != 0 || typ != diff.Dir {
 			// The root is not a directory (SFTP's read of it fails too), or
 			// the stream did not start with it.
 			return fmt.Errorf("%w: the root is not a directory (type %q)", errFindOutput, f[0])
 		}
 		p.dirs[""] = true
+		p.push("", true)
 		return nil
 	}
-	if !validRel(rel) {
-		return fmt.Errorf("%w: path %q", errFindOutput, rel)
+	if !validRelBytes(relB) {
+		return fmt.Errorf("%w: path %q", errFindOutput, relB)
 	}
-	if _, dup := p.byRel[rel]; dup {
+	rel := string(relB)
+	parent, name := splitRel(rel)
+	if err := p.leave(parent); err != nil {
+		return err
+	}
+	top := &p.stack[len(p.stack)-1]
+	if top.rel != parent {
+		return fmt.Errorf("%w: %q printed outside its directory", errFindOutput, rel)
+	}
+	if _, dup := p.dirs[rel]; dup {
 		return fmt.Errorf("%w: %q printed twice", errFindOutput, rel)
 	}
-	parent, name := splitRel(rel)
-	if !p.dirs[parent] {
-		return fmt.Errorf("%w: %q printed before its directory", errFindOutput, rel)
+	e := Entry{RelPath: rel, Name: name, Type: typ, Size: int64(size), Mode: mode, MTime: time.Unix(mtime, 0)}
+	if typ == diff.Symlink {
+		e.Link = string(linkB)
+		p.links[rel] = struct{}{}
 	}
-	p.byRel[rel] = struct{}{}
+	if top.listed {
+		top.entries = append(top.entries, e)
+	}
 	if typ == diff.Dir {
-		p.dirs[rel] = true
+		listed := top.listed && descends(p.opt, e)
+		p.dirs[rel] = listed
+		p.push(rel, listed)
 	}
-	if typ != diff.Symlink {
-		link = ""
-	}
-	p.entries = append(p.entries, Entry{
-		RelPath: rel, Name: name, Type: typ, Size: size, Mode: mode, MTime: mtime, Link: link,
-	})
 	return nil
+}
+
+// parseDigits parses a non-negative number in base 10 or 8 that fits an
+// int64.
+func parseDigits(b []byte, base uint64) (uint64, bool) {
+	if len(b) == 0 {
+		return 0, false
+	}
+	var n uint64
+	for _, c := range b {
+		d := uint64(c - '0')
+		if c < '0' || d >= base || n > (1<<63-1-d)/base {
+			return 0, false
+		}
+		n = n*base + d
+	}
+	return n, true
+}
+
+// validRelBytes reports whether rel is a relative slash path without
+// empty, "." or ".." elements.
+func validRelBytes(rel []byte) bool {
+	if len(rel) == 0 {
+		return false
+	}
+	for el := range bytes.SplitSeq(rel, []byte("/")) {
+		if len(el) == 0 || (el[0] == '.' && (len(el) == 1 || (len(el) == 2 && el[1] == '.'))) {
+			return false
+		}
+	}
+	return true
 }
 
 // validRel reports whether rel is a relative slash path without empty, "."
@@ -158,18 +327,22 @@ func splitRel(rel string) (string, string) {
 
 // parseFindTime parses %T@ ("1767323045.8490635640"), truncated to whole
 // seconds as SFTP reports them.
-func parseFindTime(s string) (time.Time, error) {
-	sec, frac, _ := strings.Cut(s, ".")
-	for i := 0; i < len(frac); i++ {
-		if frac[i] < '0' || frac[i] > '9' {
-			return time.Time{}, errors.New("bad fraction")
+func parseFindTime(b []byte) (int64, bool) {
+	sec, frac, _ := bytes.Cut(b, []byte("."))
+	for _, c := range frac {
+		if c < '0' || c > '9' {
+			return 0, false
 		}
 	}
-	n, err := strconv.ParseInt(sec, 10, 64)
-	if err != nil {
-		return time.Time{}, err
+	neg := len(sec) > 0 && sec[0] == '-'
+	if neg {
+		sec = sec[1:]
 	}
-	return time.Unix(n, 0), nil
+	n, ok := parseDigits(sec, 10)
+	if neg {
+		return -int64(n), ok
+	}
+	return int64(n), ok
 }
 
 // findType maps %y to the entry type and Go's type bits.

@@ -5,13 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"path"
 	"slices"
 	"strings"
 
 	"golang.org/x/crypto/ssh"
-
-	"github.com/sftpwatchd/sftpwatchd/internal/diff"
 )
 
 // ErrFindFollow is FindWalk's refusal of WalkOptions.FollowSymlinks: find
@@ -25,22 +24,34 @@ var errFindFailed = errors.New("find did not list the tree")
 // than that fails the walk.
 const maxFindStderr = 1 << 20
 
+// findQueue is how many complete listings may wait for fn; beyond that the
+// parser, and through the SSH window find itself, waits.
+const findQueue = 16
+
 // FindWalk lists the tree under root, an absolute path, with one GNU find
 // run in an SSH session through d — one round trip instead of one per
 // directory — and hands the result to fn with Walk's contract (one
 // DirListing per directory visited, complete or with Err; MaxDepth,
-// Recursive and Skip honoured; Skip prunes client side). It needs a server
-// that allows exec sessions, a POSIX login shell and GNU find.
+// Recursive and Skip honoured; Skip prunes client side), with one
+// exception: a directory may be handed over complete and later again
+// with Err (see below). It needs a server that allows exec sessions, a
+// POSIX login shell and GNU find.
 //
-// A directory find reports it could not read (its message, in the C
-// locale, names a directory find printed) becomes DirListing{Dir, Err}.
-// Anything else fails the whole walk with an error and no listing: a
+// Listings are handed over as find leaves each directory (find prints in
+// pre-order), while it runs, so memory is bounded by the directories open
+// on find's current path, not by the tree; the root's listing comes last.
+// find's messages arrive on another stream, so they are judged when the
+// run has ended: a directory find reports it could not read (its message,
+// in the C locale, names a directory find printed) is then handed over
+// again as DirListing{Dir, Err}, after whatever find printed of it. Such
+// an Err means: what was handed over of this directory is true, and what
+// was not may still exist (the poller treats it so). Anything else fails
+// the whole walk with an error after the listings handed over so far: a
 // message that cannot be attributed with certainty, an exit status other
 // than 0 or 1 (no shell, no find, a signal), output that is not GNU find's
-// (a find without -printf), a stream cut short, a broken connection.
-// Nothing is handed to fn before the run has ended and been checked.
-// Memory is the whole listing (find prints a directory's contents
-// interleaved with its subdirectories'), not Walk's bounded window.
+// (a find without -printf), a stream cut short, a broken connection. A
+// caller must therefore act on the listings only once FindWalk returned
+// nil, as the poller does (a failed walk is a failed scan).
 func FindWalk(ctx context.Context, d Doer, root string, opt WalkOptions, fn func(DirListing) error) error {
 	if opt.FollowSymlinks {
 		return fmt.Errorf("find walk %q: %w", root, ErrFindFollow)
@@ -53,15 +64,53 @@ func FindWalk(ctx context.Context, d Doer, root string, opt WalkOptions, fn func
 	if !opt.Recursive {
 		depth = 1
 	}
-	p := newFindParser()
-	stderr := &boundedBuffer{max: maxFindStderr}
-	runErr := d.Do(ctx, func(c *Client) error {
-		return c.Run(ctx, findCommand(root, depth), p, stderr)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	queue := make(chan DirListing, findQueue)
+	gone := make(chan struct{}) // FindWalk returned: the parser stops handing over
+	defer close(gone)
+	p := newFindParser(opt, func(l DirListing) bool {
+		select {
+		case queue <- l:
+			return true
+		case <-gone:
+			return false
+		}
 	})
+	stderr := &boundedBuffer{max: maxFindStderr}
+	ran := make(chan error, 1)
+	go func() {
+		ran <- d.Do(ctx, func(c *Client) error {
+			return c.Run(ctx, findCommand(root, depth), p, stderr)
+		})
+	}()
+	var runErr error
+	for running := true; running; {
+		select {
+		case l := <-queue:
+			if err := fn(l); err != nil {
+				return err
+			}
+		case runErr = <-ran:
+			running = false
+		}
+	}
 	if err := ctx.Err(); err != nil {
 		return err // p and stderr may still be written to: do not read them
 	}
-	failed, err := checkFindRun(root, runErr, p, stderr)
+	// The run has ended and its output was copied (Session.Wait waits for
+	// that): what is queued is all there is.
+	for queued := true; queued; {
+		select {
+		case l := <-queue:
+			if err := fn(l); err != nil {
+				return err
+			}
+		default:
+			queued = false
+		}
+	}
+	rest, failed, err := checkFindRun(root, runErr, p, stderr)
 	if err != nil {
 		return fmt.Errorf("find walk %q: %w", root, err)
 	}
@@ -72,8 +121,17 @@ func FindWalk(ctx context.Context, d Doer, root string, opt WalkOptions, fn func
 		}
 		return err
 	}
-	for _, l := range findListings(root, opt, p.entries, failed) {
+	for _, l := range rest {
 		if err := fn(l); err != nil {
+			return err
+		}
+	}
+	for _, dir := range slices.Sorted(maps.Keys(failed)) {
+		if _, listed, _ := p.printed(dir); !listed {
+			continue // pruned by Skip or max depth: Walk would not have listed it
+		}
+		err := fmt.Errorf("list %q: %w", findPath(root, dir), failed[dir])
+		if err := fn(DirListing{Dir: dir, Err: err}); err != nil {
 			return err
 		}
 	}
@@ -81,35 +139,37 @@ func FindWalk(ctx context.Context, d Doer, root string, opt WalkOptions, fn func
 }
 
 // checkFindRun decides whether a finished run is a listing, and returns the
-// directories find could not read (rel path → error).
-func checkFindRun(root string, runErr error, p *findParser, stderr *boundedBuffer) (map[string]error, error) {
+// listings of the directories still open at its end (the root's last) and
+// the directories find could not read (rel path → error).
+func checkFindRun(root string, runErr error, p *findParser, stderr *boundedBuffer) ([]DirListing, map[string]error, error) {
 	msgs, overflow := stderr.contents()
 	status := 0
 	if runErr != nil {
 		var exit *ssh.ExitError
 		switch {
 		case IsConnectionError(runErr):
-			return nil, runErr
+			return nil, nil, runErr
 		case !errors.As(runErr, &exit):
 			// The session or the command was refused, or it ended without
 			// an exit status.
-			return nil, fmt.Errorf("%w (lister: find needs a server that runs commands over SSH with a POSIX shell and GNU find; lister: sftp does not)", runErr)
+			return nil, nil, fmt.Errorf("%w (lister: find needs a server that runs commands over SSH with a POSIX shell and GNU find; lister: sftp does not)", runErr)
 		case exit.Signal() != "":
-			return nil, fmt.Errorf("%w: killed by signal %s", errFindFailed, exit.Signal())
+			return nil, nil, fmt.Errorf("%w: killed by signal %s", errFindFailed, exit.Signal())
 		}
 		status = exit.ExitStatus()
 	}
 	if status != 0 && status != 1 {
-		return nil, fmt.Errorf("%w: exit status %d: %s", errFindFailed, status, excerpt(msgs))
+		return nil, nil, fmt.Errorf("%w: exit status %d: %s", errFindFailed, status, excerpt(msgs))
 	}
-	if err := p.finish(); err != nil {
-		return nil, err
+	rest, err := p.finish()
+	if err != nil {
+		return nil, nil, err
 	}
 	if overflow {
-		return nil, fmt.Errorf("%w: more than %d bytes of error messages", errFindFailed, maxFindStderr)
+		return nil, nil, fmt.Errorf("%w: more than %d bytes of error messages", errFindFailed, maxFindStderr)
 	}
 	if msgs != "" && !strings.HasSuffix(msgs, "\n") {
-		return nil, fmt.Errorf("%w: error messages cut short: %s", errFindFailed, excerpt(msgs))
+		return nil, nil, fmt.Errorf("%w: error messages cut short: %s", errFindFailed, excerpt(msgs))
 	}
 	failed := map[string]error{}
 	vanished := 0
@@ -117,27 +177,27 @@ func checkFindRun(root string, runErr error, p *findParser, stderr *boundedBuffe
 		line = strings.TrimSuffix(line, "\n")
 		where, cause, err := parseFindError(line)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		rel, ok := relOf(root, where)
 		if ok && vanishedEntry(p, rel, cause) {
 			vanished++
 			continue
 		}
-		if !ok || (rel != "" && !p.dirs[rel]) {
-			return nil, fmt.Errorf("%w: %q does not name a directory of the listing", errFindMessage, line)
+		if dir, _, _ := p.printed(rel); !ok || (rel != "" && !dir) {
+			return nil, nil, fmt.Errorf("%w: %q does not name a directory of the listing", errFindMessage, line)
 		}
 		failed[rel] = cause
 	}
 	switch {
 	case status == 1 && len(failed) == 0 && vanished == 0:
-		return nil, fmt.Errorf("%w: exit status 1 without a message", errFindFailed)
+		return nil, nil, fmt.Errorf("%w: exit status 1 without a message", errFindFailed)
 	case status == 0 && len(failed) > 0:
-		return nil, fmt.Errorf("%w: exit status 0 after errors: %s", errFindFailed, excerpt(msgs))
+		return nil, nil, fmt.Errorf("%w: exit status 0 after errors: %s", errFindFailed, excerpt(msgs))
 	case !p.rootSeen() && failed[""] == nil:
-		return nil, fmt.Errorf("%w: no output", errFindFailed)
+		return nil, nil, fmt.Errorf("%w: no output", errFindFailed)
 	}
-	return failed, nil
+	return rest, failed, nil
 }
 
 // vanishedEntry reports whether a find message is about an entry that was
@@ -146,21 +206,25 @@ func checkFindRun(root string, runErr error, p *findParser, stderr *boundedBuffe
 // for a path that find did not print, whose parent directory it did print.
 // That parent was read completely and the entry is gone, which is what an
 // SFTP listing a moment later would show: the message is no reason to fail
-// the scan. A directory that vanished after find printed it is in p.dirs
-// and is not this case: it stays a failed directory (its subtree keeps its
-// stored state).
+// the scan. A directory that vanished after find printed it is not this
+// case: it is a failed directory (its subtree keeps its stored state).
+// Nor is a symbolic link find printed and then could not read (%l): that
+// message fails the walk. Only directories and links are remembered as
+// printed: for any other entry find's -printf only uses the attributes it
+// read before printing, so a message about it means it was not printed.
 func vanishedEntry(p *findParser, rel string, cause error) bool {
 	if rel == "" || !errors.Is(cause, fs.ErrNotExist) {
 		return false
 	}
-	if _, printed := p.byRel[rel]; printed {
+	if dir, _, link := p.printed(rel); dir || link {
 		return false
 	}
 	parent := ""
 	if i := strings.LastIndexByte(rel, '/'); i >= 0 {
 		parent = rel[:i]
 	}
-	return p.dirs[parent]
+	dir, _, _ := p.printed(parent)
+	return dir
 }
 
 // relOf is where's path relative to root, if it is root or below it.
@@ -174,39 +238,6 @@ func relOf(root, where string) (string, bool) {
 	}
 	rel, ok := strings.CutPrefix(where, prefix)
 	return rel, ok && validRel(rel)
-}
-
-// findListings groups the entries (in find's pre-order) into the listings
-// Walk would have produced: the root's, and those of every directory Walk
-// would have descended into.
-func findListings(root string, opt WalkOptions, entries []Entry, failed map[string]error) []DirListing {
-	groups := map[string][]Entry{"": {}}
-	order := []string{""}
-	var bad []DirListing
-	for _, e := range entries {
-		parent, _ := splitRel(e.RelPath)
-		g, listed := groups[parent]
-		if !listed {
-			continue // below a directory that is not listed
-		}
-		groups[parent] = append(g, e)
-		if e.Type != diff.Dir || !descends(opt, e) {
-			continue
-		}
-		if err, ok := failed[e.RelPath]; ok {
-			bad = append(bad, DirListing{Dir: e.RelPath, Err: fmt.Errorf("list %q: %w", findPath(root, e.RelPath), err)})
-			continue
-		}
-		groups[e.RelPath] = []Entry{}
-		order = append(order, e.RelPath)
-	}
-	out := make([]DirListing, 0, len(order)+len(bad))
-	for _, dir := range order {
-		g := groups[dir]
-		slices.SortFunc(g, func(a, b Entry) int { return strings.Compare(a.Name, b.Name) })
-		out = append(out, DirListing{Dir: dir, Entries: g})
-	}
-	return append(out, bad...)
 }
 
 // descends reports whether Walk would list directory entry e.
