@@ -51,6 +51,8 @@ type dirReader struct {
 
 	orphan *replyWaiter   // marks an OPENDIR whose listing gave up: close the handle it gets
 	wg     sync.WaitGroup // run
+
+	limits limitsState // the read size of downloads (limits.go)
 }
 
 // Packet types (SFTP v3).
@@ -156,6 +158,8 @@ func startDirReader(ch ssh.Channel) (*dirReader, error) {
 		return nil, fmt.Errorf("%w: server speaks sftp version %d", errNoDirReader, v)
 	}
 	r := &dirReader{ch: ch, pending: make(map[uint32]*replyWaiter), done: make(chan struct{})}
+	r.limits.offered = hasExtension(p[5:], extLimits)
+	r.limits.ready = make(chan struct{})
 	r.orphan = &replyWaiter{}
 	r.flushTimer = time.AfterFunc(time.Hour, r.flush)
 	r.flushTimer.Stop()

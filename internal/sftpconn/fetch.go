@@ -41,6 +41,13 @@ func (c *Client) FetchTo(ctx context.Context, p string, size int64, w io.Writer,
 	if err != nil {
 		return 0, nil, err
 	}
+	r, err := c.reader(ctx)
+	if err != nil {
+		return 0, nil, opErr("get", full, err)
+	}
+	if r != nil {
+		return c.fetchPipelined(ctx, r, full, size, w, progress)
+	}
 	f, err := c.sftp.Open(full)
 	if err != nil {
 		return 0, nil, opErr("get", full, err)
@@ -66,6 +73,26 @@ func (c *Client) FetchTo(ctx context.Context, p string, size int64, w io.Writer,
 	wg.Wait()
 	if lerr != nil {
 		return n, nil, opErr("lstat", full, lerr)
+	}
+	return n, after, nil
+}
+
+// fetchPipelined is FetchTo on the pipelined reader: OPEN; the READs up
+// to size and one at size together (each short read asked for again, and
+// the file streamed on if the one at size returns data); then LSTAT, on
+// pkg/sftp's channel, once every READ was answered, while the CLOSE goes
+// out unawaited.
+func (c *Client) fetchPipelined(ctx context.Context, r *dirReader, full string, size int64, w io.Writer, progress func(int64)) (int64, os.FileInfo, error) {
+	n, err := r.download(ctx, full, size, &ctxWriter{ctx: ctx, w: w, progress: progress})
+	if err == nil {
+		err = ctx.Err()
+	}
+	if err != nil {
+		return n, nil, opErr("get", full, err)
+	}
+	after, err := c.sftp.Lstat(full)
+	if err != nil {
+		return n, nil, opErr("lstat", full, err)
 	}
 	return n, after, nil
 }
