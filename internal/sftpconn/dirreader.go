@@ -53,6 +53,7 @@ type dirReader struct {
 	wg     sync.WaitGroup // run
 
 	limits limitsState // the read size of downloads (limits.go)
+	bufs   sync.Pool   // buffers of large replies, reused (fileread.go)
 }
 
 // Packet types (SFTP v3).
@@ -83,6 +84,7 @@ type reply struct {
 	typ     byte
 	id      uint32
 	payload []byte
+	buf     *[]byte // the pooled buffer payload lies in (putReplyBuf), or nil
 }
 
 type replyWaiter struct {
@@ -228,7 +230,7 @@ func (r *dirReader) run(br *bufio.Reader) {
 			r.ch.Close()
 			return
 		}
-		p := make([]byte, n)
+		p, buf := r.replyBuf(int(n))
 		if _, err := io.ReadFull(br, p); err != nil {
 			if errors.Is(err, io.EOF) {
 				err = io.ErrUnexpectedEOF
@@ -236,7 +238,7 @@ func (r *dirReader) run(br *bufio.Reader) {
 			r.fail(err)
 			return
 		}
-		rep := reply{typ: p[0], id: binary.BigEndian.Uint32(p[1:5]), payload: p[5:]}
+		rep := reply{typ: p[0], id: binary.BigEndian.Uint32(p[1:5]), payload: p[5:], buf: buf}
 		r.mu.Lock()
 		w, ok := r.pending[rep.id]
 		if ok {
@@ -246,6 +248,9 @@ func (r *dirReader) run(br *bufio.Reader) {
 			}
 		}
 		r.mu.Unlock()
+		if !ok || w == r.orphan {
+			r.putReplyBuf(rep.buf)
+		}
 		if ok && w == r.orphan && rep.typ == fxpHandle {
 			if h, err := handleOf(rep.payload); err == nil {
 				r.closeHandle(h) // queued, not written: a write may wait for the server, which may wait for us to read

@@ -31,6 +31,34 @@ const (
 // its reply channel: run never blocks handing it a reply.
 const maxUnanswered = 64 + 2
 
+// Reply buffers of READs at large read sizes are reused: a 256 MiB
+// download at 255 KiB per READ otherwise allocates 256 MiB more, which the
+// garbage collector then has to reclaim.
+const (
+	pooledReplyMin = 64 << 10                       // smaller replies are allocated
+	pooledReplyCap = maxReadSize + dataOverhead + 4 // a DATA reply of maxReadSize, and its length
+)
+
+// replyBuf returns a buffer for a reply of n bytes, and its pool handle
+// (nil when n is not pooled).
+func (r *dirReader) replyBuf(n int) ([]byte, *[]byte) {
+	if n < pooledReplyMin || n > pooledReplyCap {
+		return make([]byte, n), nil
+	}
+	if b, ok := r.bufs.Get().(*[]byte); ok {
+		return (*b)[:n], b
+	}
+	b := make([]byte, pooledReplyCap)
+	return b[:n], &b
+}
+
+// putReplyBuf gives a reply's buffer back once nothing refers to it.
+func (r *dirReader) putReplyBuf(b *[]byte) {
+	if b != nil {
+		r.bufs.Put(b)
+	}
+}
+
 // span is a byte range of the file asked for by one READ.
 type span struct {
 	off int64
@@ -98,7 +126,7 @@ func (r *dirReader) download(ctx context.Context, full string, size int64, dst i
 		r: r, w: w, handle: handle, dst: dst,
 		rs: rs, window: int64(readDepth(rs)) * int64(rs),
 		out:  make(map[uint32]span, maxUnanswered),
-		held: make(map[int64][]byte),
+		held: make(map[int64]heldData),
 		hint: size, eof: -1,
 	}
 	n, err := fc.copy(ctx)
@@ -218,8 +246,8 @@ type fileCopier struct {
 	rs     int   // bytes per READ
 	window int64 // bytes asked for or held ahead of next, at most
 
-	out  map[uint32]span  // READs unanswered, by id
-	held map[int64][]byte // data received ahead of next, by offset
+	out  map[uint32]span    // READs unanswered, by id
+	held map[int64]heldData // data received ahead of next, by offset
 
 	next    int64 // the next byte to write to dst
 	fresh   int64 // the first byte never asked for
@@ -338,9 +366,10 @@ func (fc *fileCopier) take(rep reply) error {
 			fc.hint = -1 // longer than expected: read on
 		}
 		if fc.eof >= 0 && s.off >= fc.eof {
+			fc.r.putReplyBuf(rep.buf)
 			return nil // past the end another READ found
 		}
-		fc.held[s.off] = data
+		fc.held[s.off] = heldData{data, rep.buf}
 		if len(data) < s.n && (fc.eof < 0 || end < fc.eof) {
 			fc.want = append(fc.want, span{end, s.n - len(data)})
 		}
@@ -365,15 +394,17 @@ func (fc *fileCopier) take(rep reply) error {
 // end of the file.
 func (fc *fileCopier) deliver() error {
 	for fc.eof < 0 || fc.next < fc.eof {
-		b, ok := fc.held[fc.next]
+		h, ok := fc.held[fc.next]
 		if !ok {
 			return nil
 		}
 		delete(fc.held, fc.next)
+		b := h.data
 		if fc.eof >= 0 && fc.next+int64(len(b)) > fc.eof {
 			b = b[:fc.eof-fc.next]
 		}
 		n, err := fc.dst.Write(b)
+		fc.r.putReplyBuf(h.buf) // dst may not keep b (io.Writer)
 		fc.written += int64(n)
 		if err == nil && n < len(b) {
 			err = io.ErrShortWrite
@@ -384,6 +415,13 @@ func (fc *fileCopier) deliver() error {
 		fc.next += int64(len(b))
 	}
 	return nil
+}
+
+// heldData is a DATA reply's data waiting for its turn, and the pooled
+// buffer it lies in.
+type heldData struct {
+	data []byte
+	buf  *[]byte
 }
 
 // abandon drops the READs still unanswered: their replies are discarded.
