@@ -38,13 +38,13 @@ func downloadsPipelined(t *testing.T, c *Client, rs int) {
 	}
 }
 
-// checkDownloads downloads files of the sizes around rs, and one of 10 MiB,
-// with GetTo, Get and FetchTo (several size hints), and compares bytes,
-// counts and progress.
-func checkDownloads(t *testing.T, r remoteFS, rs int) {
+// checkDownloads downloads files of the sizes around rs, and one of big
+// bytes, with GetTo, Get and FetchTo (several size hints), and compares
+// bytes, counts and progress.
+func checkDownloads(t *testing.T, r remoteFS, rs, big int) {
 	ctx := context.Background()
 	rd, ld := caseDir(t, r)
-	for _, size := range []int{0, 1, rs - 1, rs, rs + 1, 10<<20 + 13} {
+	for _, size := range []int{0, 1, rs - 1, rs, rs + 1, big} {
 		data := randomBytes(t, size)
 		name := fmt.Sprintf("f%d", size)
 		if err := os.WriteFile(filepath.Join(ld, name), data, 0o644); err != nil {
@@ -86,13 +86,13 @@ func checkDownloads(t *testing.T, r remoteFS, rs int) {
 // limits@openssh.com (261,120 bytes) and every size comes back exact.
 func TestDownloadOpenSSH(t *testing.T) {
 	r := sshdFS(t)
-	checkDownloads(t, r, openSSHReadSize)
+	checkDownloads(t, r, openSSHReadSize, 10<<20+13)
 }
 
 // TestDownloadInProcess: pkg/sftp's server does not offer the limits
 // extension: 32 KiB reads.
 func TestDownloadInProcess(t *testing.T) {
-	checkDownloads(t, inProcessFS(t), defaultReadSize)
+	checkDownloads(t, inProcessFS(t), defaultReadSize, 10<<20+13)
 }
 
 // TestDownloadShortReads: a server whose every READ answers at most 1000
@@ -105,9 +105,9 @@ func TestDownloadShortReads(t *testing.T) {
 			r.Srv.ShortReads(limit)
 			defer r.Srv.ShortReads(0)
 			before := r.Srv.Requests()
-			checkDownloads(t, r, defaultReadSize)
-			// 7 downloads of the 10 MiB file: GetTo, Get, FetchTo with 5 hints.
-			if got, least := r.Srv.Requests()-before, int64(7*(10<<20)/limit); got < least {
+			checkDownloads(t, r, defaultReadSize, 2<<20+13)
+			// 7 downloads of the 2 MiB file: GetTo, Get, FetchTo with 5 hints.
+			if got, least := r.Srv.Requests()-before, int64(7*(2<<20)/limit); got < least {
 				t.Fatalf("%d requests: the reads were not short", got)
 			}
 		})
