@@ -16,9 +16,9 @@ import (
 	"golang.org/x/crypto/ssh"
 )
 
-// dirReader is a small SFTP v3 client that only lists directories, on its
-// own "sftp" subsystem channel of the SSH connection the Client already
-// has. pkg/sftp's ReadDirContext costs 4 sequential round trips for a
+// dirReader is a small SFTP v3 client that lists directories and
+// downloads files (fileread.go), on its own "sftp" subsystem channel of
+// the SSH connection the Client already has. pkg/sftp's ReadDirContext costs 4 sequential round trips for a
 // directory of up to ~100 entries (OPENDIR, READDIR, READDIR answering EOF,
 // CLOSE, whose answer it waits for) and allocates a longname string and
 // two structs per entry. Here a listing costs 2 round trips: OPENDIR, then
@@ -203,7 +203,7 @@ func (r *dirReader) fail(err error) {
 	if r.err != nil {
 		return
 	}
-	r.err = fmt.Errorf("sftp listing channel: %w", err)
+	r.err = fmt.Errorf("pipelined sftp channel: %w", err)
 	close(r.done)
 	clear(r.pending)
 }
