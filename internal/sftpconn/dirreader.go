@@ -18,10 +18,10 @@ import (
 
 // dirReader is a small SFTP v3 client that lists directories and
 // downloads files (fileread.go), on its own "sftp" subsystem channel of
-// the SSH connection the Client already has. pkg/sftp's ReadDirContext costs 4 sequential round trips for a
-// directory of up to ~100 entries (OPENDIR, READDIR, READDIR answering EOF,
-// CLOSE, whose answer it waits for) and allocates a longname string and
-// two structs per entry. Here a listing costs 2 round trips: OPENDIR, then
+// the SSH connection the Client already has. pkg/sftp's ReadDirContext
+// costs 4 sequential round trips for a directory of up to ~100 entries
+// (OPENDIR, READDIR, READDIR answering EOF, CLOSE, whose answer it waits
+// for) and allocates a longname string and two structs per entry. Here a listing costs 2 round trips: OPENDIR, then
 // two READDIRs at once (one more per data reply until one says EOF), then
 // a CLOSE whose answer nobody waits for.
 //
@@ -49,7 +49,7 @@ type dirReader struct {
 	err     error         // why the reader broke; set once, with done closed
 	done    chan struct{} // closed when the reader broke or was closed
 
-	orphan *replyWaiter   // marks an OPENDIR whose listing gave up: close the handle it gets
+	orphan *replyWaiter   // marks an OPENDIR or OPEN whose caller gave up: close the handle it gets
 	wg     sync.WaitGroup // run
 
 	limits limitsState // the read size of downloads (limits.go)
