@@ -248,13 +248,13 @@ func (r *dirReader) run(br *bufio.Reader) {
 			}
 		}
 		r.mu.Unlock()
-		if !ok || w == r.orphan {
-			r.putReplyBuf(rep.buf)
-		}
 		if ok && w == r.orphan && rep.typ == fxpHandle {
 			if h, err := handleOf(rep.payload); err == nil {
 				r.closeHandle(h) // queued, not written: a write may wait for the server, which may wait for us to read
 			}
+		}
+		if !ok || w == r.orphan {
+			r.putReplyBuf(rep.buf) // nobody else has seen it
 		}
 	}
 }
