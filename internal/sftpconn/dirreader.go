@@ -16,12 +16,12 @@ import (
 	"golang.org/x/crypto/ssh"
 )
 
-// dirReader is a small SFTP v3 client that only lists directories, on its
-// own "sftp" subsystem channel of the SSH connection the Client already
-// has. pkg/sftp's ReadDirContext costs 4 sequential round trips for a
-// directory of up to ~100 entries (OPENDIR, READDIR, READDIR answering EOF,
-// CLOSE, whose answer it waits for) and allocates a longname string and
-// two structs per entry. Here a listing costs 2 round trips: OPENDIR, then
+// dirReader is a small SFTP v3 client that lists directories and
+// downloads files (fileread.go), on its own "sftp" subsystem channel of
+// the SSH connection the Client already has. pkg/sftp's ReadDirContext
+// costs 4 sequential round trips for a directory of up to ~100 entries
+// (OPENDIR, READDIR, READDIR answering EOF, CLOSE, whose answer it waits
+// for) and allocates a longname string and two structs per entry. Here a listing costs 2 round trips: OPENDIR, then
 // two READDIRs at once (one more per data reply until one says EOF), then
 // a CLOSE whose answer nobody waits for.
 //
@@ -49,8 +49,11 @@ type dirReader struct {
 	err     error         // why the reader broke; set once, with done closed
 	done    chan struct{} // closed when the reader broke or was closed
 
-	orphan *replyWaiter   // marks an OPENDIR whose listing gave up: close the handle it gets
+	orphan *replyWaiter   // marks an OPENDIR or OPEN whose caller gave up: close the handle it gets
 	wg     sync.WaitGroup // run
+
+	limits limitsState // the read size of downloads (limits.go)
+	bufs   sync.Pool   // buffers of large replies, reused (fileread.go)
 }
 
 // Packet types (SFTP v3).
@@ -81,6 +84,7 @@ type reply struct {
 	typ     byte
 	id      uint32
 	payload []byte
+	buf     *[]byte // the pooled buffer payload lies in (putReplyBuf), or nil
 }
 
 type replyWaiter struct {
@@ -156,6 +160,8 @@ func startDirReader(ch ssh.Channel) (*dirReader, error) {
 		return nil, fmt.Errorf("%w: server speaks sftp version %d", errNoDirReader, v)
 	}
 	r := &dirReader{ch: ch, pending: make(map[uint32]*replyWaiter), done: make(chan struct{})}
+	r.limits.offered = hasExtension(p[5:], extLimits)
+	r.limits.ready = make(chan struct{})
 	r.orphan = &replyWaiter{}
 	r.flushTimer = time.AfterFunc(time.Hour, r.flush)
 	r.flushTimer.Stop()
@@ -197,7 +203,7 @@ func (r *dirReader) fail(err error) {
 	if r.err != nil {
 		return
 	}
-	r.err = fmt.Errorf("sftp listing channel: %w", err)
+	r.err = fmt.Errorf("pipelined sftp channel: %w", err)
 	close(r.done)
 	clear(r.pending)
 }
@@ -224,7 +230,7 @@ func (r *dirReader) run(br *bufio.Reader) {
 			r.ch.Close()
 			return
 		}
-		p := make([]byte, n)
+		p, buf := r.replyBuf(int(n))
 		if _, err := io.ReadFull(br, p); err != nil {
 			if errors.Is(err, io.EOF) {
 				err = io.ErrUnexpectedEOF
@@ -232,7 +238,7 @@ func (r *dirReader) run(br *bufio.Reader) {
 			r.fail(err)
 			return
 		}
-		rep := reply{typ: p[0], id: binary.BigEndian.Uint32(p[1:5]), payload: p[5:]}
+		rep := reply{typ: p[0], id: binary.BigEndian.Uint32(p[1:5]), payload: p[5:], buf: buf}
 		r.mu.Lock()
 		w, ok := r.pending[rep.id]
 		if ok {
@@ -246,6 +252,9 @@ func (r *dirReader) run(br *bufio.Reader) {
 			if h, err := handleOf(rep.payload); err == nil {
 				r.closeHandle(h) // queued, not written: a write may wait for the server, which may wait for us to read
 			}
+		}
+		if !ok || w == r.orphan {
+			r.putReplyBuf(rep.buf) // nobody else has seen it
 		}
 	}
 }

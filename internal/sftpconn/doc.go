@@ -16,11 +16,14 @@
 //   - the friendly file API on Client (listing, stat, get/put, mkdir,
 //     rename, Walk ...), and FindWalk: the same listing from one GNU find
 //     run over an SSH session (Client.Run streams a command's output);
-//   - a small SFTP v3 client that only lists directories (dirreader.go),
-//     on a second sftp channel of each connection: OPENDIR, two READDIRs
-//     at once, CLOSE not awaited, 2 round trips per small directory where
-//     pkg/sftp takes 4. Every other operation goes through pkg/sftp, which
-//     also lists when the server refuses the second channel.
+//   - a small SFTP v3 client that lists directories (dirreader.go) and
+//     downloads files (fileread.go), on a second sftp channel of each
+//     connection: OPENDIR, two READDIRs at once, CLOSE not awaited, 2
+//     round trips per small directory where pkg/sftp takes 4; downloads
+//     with READs of the server's size (limits@openssh.com, 255 KiB on
+//     OpenSSH; pkg/sftp reads 32 KiB) kept in flight, a short read asked
+//     for again. Every other operation goes through pkg/sftp, which also
+//     lists and downloads when the server refuses the second channel.
 //
 // The host key is always checked before any credential is sent: the
 // handshake aborts on an unknown or changed key.

@@ -31,8 +31,12 @@ const smallFetchMax = 1 << 20
 // or more (pkg/sftp's File.WriteTo first asks for the size, then reads
 // until a read answers end-of-file, then closes). Larger files, or a file
 // that turns out longer than size, are streamed with File.WriteTo as GetTo
-// does. The LSTAT is sent only after every read has been answered, so a
-// change made while the file was being read shows in after.
+// does. On a connection with the pipelined reader (fileread.go) the
+// round trips are the same (OPEN; the READs up to size and one at size;
+// LSTAT with the CLOSE not awaited), and a longer file is read on with
+// the same handle. The LSTAT is sent only after every read has been
+// answered, so a change made while the file was being read shows in
+// after.
 //
 // On a copy error, after is nil and w may hold part of the file. ctx is
 // checked before every write to w.
@@ -40,6 +44,13 @@ func (c *Client) FetchTo(ctx context.Context, p string, size int64, w io.Writer,
 	full, err := c.begin(ctx, "get", p)
 	if err != nil {
 		return 0, nil, err
+	}
+	r, err := c.reader(ctx)
+	if err != nil {
+		return 0, nil, opErr("get", full, err)
+	}
+	if r != nil {
+		return c.fetchPipelined(ctx, r, full, size, w, progress)
 	}
 	f, err := c.sftp.Open(full)
 	if err != nil {
@@ -66,6 +77,26 @@ func (c *Client) FetchTo(ctx context.Context, p string, size int64, w io.Writer,
 	wg.Wait()
 	if lerr != nil {
 		return n, nil, opErr("lstat", full, lerr)
+	}
+	return n, after, nil
+}
+
+// fetchPipelined is FetchTo on the pipelined reader: OPEN; the READs up
+// to size and one at size together (each short read asked for again, and
+// the file streamed on if the one at size returns data); then LSTAT, on
+// pkg/sftp's channel, once every READ was answered, while the CLOSE goes
+// out unawaited.
+func (c *Client) fetchPipelined(ctx context.Context, r *dirReader, full string, size int64, w io.Writer, progress func(int64)) (int64, os.FileInfo, error) {
+	n, err := r.download(ctx, full, size, &ctxWriter{ctx: ctx, w: w, progress: progress})
+	if err == nil {
+		err = ctx.Err()
+	}
+	if err != nil {
+		return n, nil, opErr("get", full, err)
+	}
+	after, err := c.sftp.Lstat(full)
+	if err != nil {
+		return n, nil, opErr("lstat", full, err)
 	}
 	return n, after, nil
 }

@@ -81,23 +81,21 @@ func (cr *ctxReader) Read(p []byte) (int, error) {
 }
 
 // GetTo copies remote file p into w and returns the bytes written (pysftp's
-// getfo). It uses pkg/sftp's concurrent reads (File.WriteTo keeps many read
-// requests in flight; w still receives the bytes in order), unless the
-// client was built with UseConcurrentReads(false). progress, if set, gets
-// the running total after each write to w. ctx is checked before every
-// write; on cancellation the copy stops and the error wraps ctx.Err().
+// getfo). Many read requests are kept in flight; w still receives the
+// bytes in order. On a connection with the pipelined reader (dirreader.go,
+// fileread.go) they are as large as the server allows (limits@openssh.com)
+// and a short read is asked for again; otherwise pkg/sftp's File.WriteTo
+// reads (concurrently unless the client was built with
+// UseConcurrentReads(false)). progress, if set, gets the running total
+// after each write to w. ctx is checked before every write; on
+// cancellation the copy stops and the error wraps ctx.Err().
 func (c *Client) GetTo(ctx context.Context, p string, w io.Writer, progress func(written int64)) (int64, error) {
 	full, err := c.begin(ctx, "get", p)
 	if err != nil {
 		return 0, err
 	}
-	f, err := c.sftp.Open(full)
-	if err != nil {
-		return 0, opErr("get", full, err)
-	}
-	defer f.Close()
 	cw := &ctxWriter{ctx: ctx, w: w, progress: progress}
-	n, err := f.WriteTo(cw)
+	n, err := c.download(ctx, full, -1, cw)
 	if err == nil {
 		err = ctx.Err()
 	}
@@ -146,12 +144,7 @@ func (c *Client) get(ctx context.Context, full, local string, fi os.FileInfo, op
 		total := fi.Size()
 		progress = func(n int64) { opt.Progress(n, total) }
 	}
-	f, err := c.sftp.Open(full)
-	if err != nil {
-		return err
-	}
-	_, err = f.WriteTo(&ctxWriter{ctx: ctx, w: tmp, progress: progress})
-	f.Close()
+	_, err = c.download(ctx, full, fi.Size(), &ctxWriter{ctx: ctx, w: tmp, progress: progress})
 	if err == nil {
 		err = ctx.Err()
 	}

@@ -22,6 +22,7 @@ type faults struct {
 	fail     map[string]error
 	dropLeft int // requests still served before the drop; -1 = disarmed
 	latency  time.Duration
+	maxRead  int // bytes a file read returns at most; 0 = no limit
 }
 
 func (f *faults) init() {
@@ -72,6 +73,40 @@ func (s *Server) SetLatency(d time.Duration) {
 	s.faults.latency = d
 	s.faults.mu.Unlock()
 }
+
+// ShortReads makes every read of a file's content (SSH_FXP_READ) return at
+// most n bytes, even when more were asked for and the file has them: the
+// DATA reply is short although the file goes on, as from a server that
+// caps reads below the client's request size. n <= 0 lifts the cap. It
+// applies to reads made after the call, on files open or not.
+func (s *Server) ShortReads(n int) {
+	s.faults.mu.Lock()
+	s.faults.maxRead = max(n, 0)
+	s.faults.mu.Unlock()
+}
+
+// readCap is the ShortReads limit, 0 for none.
+func (f *faults) readCap() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.maxRead
+}
+
+// shortReader is an open file whose reads obey ShortReads.
+type shortReader struct {
+	f      *os.File
+	faults *faults
+}
+
+func (r shortReader) ReadAt(p []byte, off int64) (int, error) {
+	if c := r.faults.readCap(); c > 0 && len(p) > c {
+		p = p[:c]
+	}
+	return r.f.ReadAt(p, off)
+}
+
+// Close closes the file (the request server calls it on SSH_FXP_CLOSE).
+func (r shortReader) Close() error { return r.f.Close() }
 
 // check returns the injected error for p, or nil.
 func (f *faults) check(p string) error {

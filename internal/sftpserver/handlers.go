@@ -70,7 +70,7 @@ func (h *handler) fileread(r *sftp.Request) (io.ReaderAt, error) {
 	if err != nil {
 		return nil, err
 	}
-	return f, nil
+	return shortReader{f: f, faults: h.faults}, nil
 }
 
 // filewrite opens a file for writing (never with O_APPEND: pkg/sftp writes

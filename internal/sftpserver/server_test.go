@@ -427,3 +427,34 @@ func TestExecRefusedAndCloseEndsConnections(t *testing.T) {
 		t.Fatal("request answered after Close")
 	}
 }
+
+// TestShortReads: with the cap set, a 32 KiB read takes 33 READs (pkg/sftp
+// asks again after each short DATA reply) and still yields the content;
+// lifting the cap restores one READ per 32 KiB.
+func TestShortReads(t *testing.T) {
+	s, root := startTest(t, Options{})
+	data := make([]byte, 100_000)
+	if _, err := rand.Read(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "f"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := connect(t, s)
+	f, err := c.Open("/f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	buf := make([]byte, 32<<10)
+	for _, tc := range []struct{ limit, reads int }{{1000, 33}, {0, 1}, {32 << 10, 1}, {20_000, 2}} {
+		s.ShortReads(tc.limit)
+		before := s.Requests()
+		if n, err := f.ReadAt(buf, 5); n != len(buf) || err != nil || !bytes.Equal(buf, data[5:5+len(buf)]) {
+			t.Fatalf("ShortReads(%d): %d bytes, %v", tc.limit, n, err)
+		}
+		if got := s.Requests() - before; got != int64(tc.reads) {
+			t.Fatalf("ShortReads(%d): %d READs for 32 KiB, want %d", tc.limit, got, tc.reads)
+		}
+	}
+}
