@@ -21,9 +21,10 @@ import (
 // the SSH connection the Client already has. pkg/sftp's ReadDirContext
 // costs 4 sequential round trips for a directory of up to ~100 entries
 // (OPENDIR, READDIR, READDIR answering EOF, CLOSE, whose answer it waits
-// for) and allocates a longname string and two structs per entry. Here a listing costs 2 round trips: OPENDIR, then
-// two READDIRs at once (one more per data reply until one says EOF), then
-// a CLOSE whose answer nobody waits for.
+// for) and allocates a longname string and two structs per entry. Here a
+// listing costs 2 round trips: OPENDIR, then two READDIRs at once (one
+// more per data reply until one says EOF), then a CLOSE whose answer
+// nobody waits for.
 //
 // Many goroutines list concurrently on one dirReader: requests carry ids,
 // one mutex serialises the writes, and one goroutine (run) reads every
