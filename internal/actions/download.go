@@ -228,7 +228,7 @@ func (a *Download) fetch(ctx context.Context, ev *event.Event) error {
 		}
 	}()
 
-	n, after, err := a.copyRemote(ctx, ev.Path, before.Size(), countingWriter{w: f, c: a.bytes})
+	n, after, err := a.copyRemote(ctx, ev.Path, before.Size(), countingWriter{w: &writeBehind{f: f}, c: a.bytes})
 	if err != nil {
 		return err
 	}
