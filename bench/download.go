@@ -28,6 +28,7 @@ func downloaders() []downloader {
 	return []downloader{
 		{"sftpwatchd once (download action)", (*env).dlOurs},
 		{"OpenSSH sftp -r", (*env).dlSftp},
+		{"OpenSSH sftp -r, then fsync", (*env).dlSftpSync},
 		{"OpenSSH scp -r", (*env).dlScp},
 		{"rclone copy", (*env).dlRclone},
 	}
@@ -57,6 +58,30 @@ func (e *env) dlSftp(c dlCase, dest string) (time.Duration, error) {
 	argv := append([]string{"sftp", "-q", "-b", batch}, e.sshArgs(c.tg, "-P")...)
 	d, _, err := e.timed(append(argv, e.sshd.user+"@127.0.0.1"))
 	return d, err
+}
+
+// dlSftpSync is dlSftp followed by an fsync of every file and directory
+// copied: the durability sftpwatchd's download action pays for (it fsyncs
+// each file before renaming it into place, and its directory after), so
+// that the cost of the fsyncs shows beside the plain copy.
+func (e *env) dlSftpSync(c dlCase, dest string) (time.Duration, error) {
+	d, err := e.dlSftp(c, dest)
+	if err != nil {
+		return d, err
+	}
+	start := time.Now()
+	err = filepath.WalkDir(dest, func(p string, de fs.DirEntry, err error) error {
+		if err != nil || !(de.IsDir() || de.Type().IsRegular()) {
+			return err
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		return f.Sync()
+	})
+	return d + time.Since(start), err
 }
 
 func (e *env) dlScp(c dlCase, dest string) (time.Duration, error) {
