@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -173,11 +174,20 @@ func BenchmarkRescan10Changed100k(b *testing.B) { benchRescan(b, 10) }
 // poller listing through a pool to a real sshd, 200 directories of 100
 // files, with each lister. rusage-cpu-ms/1k-entries is the client's CPU
 // (listing, SSH, compare, GC); sshd and find are other processes.
+//
+// SFTPWATCHD_BENCH_TREE names an existing tree to rescan instead (e.g. the
+// 1,000,000-entry tree `go run ./bench -only rss -large -keep` leaves).
 func BenchmarkRescanOpenSSH(b *testing.B) {
 	const dirs, files = 200, 100
 	s := sshdtest.Start(b)
 	root := filepath.Join(s.Root, "tree")
+	if tree := os.Getenv("SFTPWATCHD_BENCH_TREE"); tree != "" {
+		root = tree
+	}
 	for d := range dirs {
+		if root != filepath.Join(s.Root, "tree") {
+			break
+		}
 		dir := filepath.Join(root, fmt.Sprintf("a%02d", d%10), fmt.Sprintf("d%04d", d))
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			b.Fatal(err)
@@ -205,6 +215,10 @@ func BenchmarkRescanOpenSSH(b *testing.B) {
 				}
 			}
 			entries := dirs*(files+1) + 10
+			if root != filepath.Join(s.Root, "tree") {
+				entries = -1 // the root itself is not an entry
+				filepath.WalkDir(root, func(string, fs.DirEntry, error) error { entries++; return nil })
+			}
 			cpu0 := cpuTime()
 			b.ReportAllocs()
 			for b.Loop() {

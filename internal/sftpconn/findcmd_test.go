@@ -255,3 +255,14 @@ func TestVanishedEntry(t *testing.T) {
 		}
 	}
 }
+
+func FuzzValidRelBytes(f *testing.F) {
+	for _, s := range []string{"a", "a/b", "", "/", "a/", "/a", ".", "..", "a/./b", "a/../b", "...", ".a/b.", "a//b"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, rel string) {
+		if got, want := validRelBytes([]byte(rel)), validRel(rel); got != want {
+			t.Fatalf("validRelBytes(%q) = %v, validRel %v", rel, got, want)
+		}
+	})
+}

@@ -252,9 +252,6 @@ func (p *findParser) record(r []byte) error {
 	if top.rel != parent {
 		return fmt.Errorf("%w: %q printed outside its directory", errFindOutput, rel)
 	}
-	if _, dup := p.dirs[rel]; dup {
-		return fmt.Errorf("%w: %q printed twice", errFindOutput, rel)
-	}
 	e := Entry{RelPath: rel, Name: name, Type: typ, Size: int64(size), Mode: mode, MTime: time.Unix(mtime, 0)}
 	if typ == diff.Symlink {
 		e.Link = string(linkB)
@@ -264,6 +261,11 @@ func (p *findParser) record(r []byte) error {
 		top.entries = append(top.entries, e)
 	}
 	if typ == diff.Dir {
+		// A name printed twice in one directory is found when it is left
+		// (pop); a directory must not be opened twice meanwhile.
+		if _, dup := p.dirs[rel]; dup {
+			return fmt.Errorf("%w: %q printed twice", errFindOutput, rel)
+		}
 		listed := top.listed && descends(p.opt, e)
 		p.dirs[rel] = listed
 		p.push(rel, listed)
@@ -291,19 +293,21 @@ func parseDigits(b []byte, base uint64) (uint64, bool) {
 // validRelBytes reports whether rel is a relative slash path without
 // empty, "." or ".." elements.
 func validRelBytes(rel []byte) bool {
-	if len(rel) == 0 {
-		return false
-	}
-	for el := range bytes.SplitSeq(rel, []byte("/")) {
-		if len(el) == 0 || (el[0] == '.' && (len(el) == 1 || (len(el) == 2 && el[1] == '.'))) {
+	start := 0
+	for i := 0; i <= len(rel); i++ {
+		if i < len(rel) && rel[i] != '/' {
+			continue
+		}
+		switch el := rel[start:i]; {
+		case len(el) == 0, len(el) == 1 && el[0] == '.', len(el) == 2 && el[0] == '.' && el[1] == '.':
 			return false
 		}
+		start = i + 1
 	}
 	return true
 }
 
-// validRel reports whether rel is a relative slash path without empty, "."
-// or ".." elements.
+// validRel is validRelBytes for a string.
 func validRel(rel string) bool {
 	if rel == "" {
 		return false
