@@ -33,6 +33,13 @@ const (
 	attrExtended    = 0x80000000
 )
 
+// The file type bits of the SFTP permissions word (S_IFMT) and the type of
+// a symbolic link.
+const (
+	sIFMT  = 0o170000
+	sIFLNK = 0o120000
+)
+
 // errProtocol marks a reply that is not valid SFTP v3. The channel it came
 // on cannot be trusted any more; IsConnectionError holds for it.
 var errProtocol = errors.New("sftp protocol error")
@@ -64,6 +71,48 @@ func (e *dirEntry) IsDir() bool        { return e.Mode().IsDir() }
 // Sys returns a *sftp.FileStat, like the FileInfo pkg/sftp returns.
 func (e *dirEntry) Sys() any {
 	return &sftp.FileStat{Size: e.size, Mode: e.mode, Mtime: e.mtime, Atime: e.atime, UID: e.uid, GID: e.gid}
+}
+
+// dirEntryOf is fi as a dirEntry: pkg/sftp's FileInfo carries the SFTP
+// attributes as a *sftp.FileStat; any other FileInfo is converted.
+func dirEntryOf(fi os.FileInfo) dirEntry {
+	if st, ok := fi.Sys().(*sftp.FileStat); ok && st != nil {
+		return dirEntry{name: fi.Name(), size: st.Size, mode: st.Mode, mtime: st.Mtime, atime: st.Atime, uid: st.UID, gid: st.GID}
+	}
+	mtime := uint32(fi.ModTime().Unix())
+	return dirEntry{name: fi.Name(), size: uint64(fi.Size()), mode: sftpMode(fi.Mode()), mtime: mtime, atime: mtime}
+}
+
+// sftpMode is fileMode's inverse: an fs.FileMode as an SFTP permissions
+// word.
+func sftpMode(fm fs.FileMode) uint32 {
+	m := uint32(fm.Perm())
+	switch {
+	case fm&fs.ModeSocket != 0:
+		m |= 0o140000
+	case fm&fs.ModeSymlink != 0:
+		m |= 0o120000
+	case fm&fs.ModeCharDevice != 0:
+		m |= 0o020000
+	case fm&fs.ModeDevice != 0:
+		m |= 0o060000
+	case fm&fs.ModeDir != 0:
+		m |= 0o040000
+	case fm&fs.ModeNamedPipe != 0:
+		m |= 0o010000
+	case fm&fs.ModeType == 0:
+		m |= 0o100000
+	}
+	if fm&fs.ModeSetuid != 0 {
+		m |= 0o4000
+	}
+	if fm&fs.ModeSetgid != 0 {
+		m |= 0o2000
+	}
+	if fm&fs.ModeSticky != 0 {
+		m |= 0o1000
+	}
+	return m
 }
 
 // fileMode converts SFTP permission bits to an fs.FileMode the way pkg/sftp

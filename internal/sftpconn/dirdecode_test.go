@@ -4,8 +4,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pkg/sftp"
 )
@@ -226,4 +229,47 @@ func FuzzDecodeName(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestSFTPModeRoundTrip: sftpMode is fileMode's inverse for every type and
+// the permission, setuid, setgid and sticky bits, so a listing converted
+// from a FileInfo that is not pkg/sftp's keeps its mode.
+func TestSFTPModeRoundTrip(t *testing.T) {
+	types := []fs.FileMode{0, fs.ModeDir, fs.ModeSymlink, fs.ModeNamedPipe, fs.ModeSocket, fs.ModeDevice, fs.ModeDevice | fs.ModeCharDevice}
+	for _, typ := range types {
+		for _, perm := range []fs.FileMode{0, 0o644, 0o777 | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky, 0o700 | fs.ModeSticky} {
+			m := typ | perm
+			if got := fileMode(sftpMode(m)); got != m {
+				t.Errorf("fileMode(sftpMode(%v)) = %v", m, got)
+			}
+		}
+	}
+	if got := sftpMode(0o644); got != 0o100644 {
+		t.Errorf("sftpMode(0644) = %o, want a regular file's 100644", got)
+	}
+}
+
+// localInfo is an os.FileInfo that is not pkg/sftp's.
+type localInfo struct{ os.FileInfo }
+
+func (localInfo) Sys() any { return nil }
+
+func TestDirEntryOfForeignFileInfo(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "a file")
+	if err := os.WriteFile(p, []byte("12345"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	mt := time.Date(2021, 3, 4, 5, 6, 7, 0, time.UTC)
+	if err := os.Chtimes(p, mt, mt); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Lstat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := dirEntryOf(localInfo{fi})
+	if e.Name() != "a file" || e.Size() != 5 || e.Mode() != 0o640 || !e.ModTime().Equal(mt) || e.mode != 0o100640 {
+		t.Fatalf("dirEntryOf = %+v (mode %v, mtime %v)", e, e.Mode(), e.ModTime())
+	}
 }
