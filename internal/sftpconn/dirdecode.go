@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/pkg/sftp"
@@ -220,10 +221,11 @@ const minNameEntry = 12
 
 // decodeName appends the entries of a NAME payload (after type and id:
 // uint32 count, count × (filename, longname, ATTRS)) to dst, leaving out
-// "." and "..". Names are copied byte for byte; the longname is skipped
-// without a copy. It returns the bytes consumed; trailing bytes after the
-// last entry are tolerated. A truncated payload is an error and dst is
-// returned as it was.
+// "." and "..". Names are copied byte for byte, all of the payload's into
+// one string (one allocation per reply, not per entry); the longname is
+// skipped without a copy. It returns the bytes consumed; trailing bytes
+// after the last entry are tolerated. A truncated payload is an error and
+// dst is returned as it was.
 func decodeName(p []byte, dst []dirEntry) ([]dirEntry, int, error) {
 	d := decoder{b: p}
 	count := d.uint32()
@@ -235,23 +237,42 @@ func decodeName(p []byte, dst []dirEntry) ([]dirEntry, int, error) {
 	}
 	base := len(dst)
 	dst = growEntries(dst, int(count))
+	var spanBuf [128]nameSpan // OpenSSH sends up to 100 names a reply
+	spans := spanBuf[:0]
+	total := 0
 	for range count {
 		name := d.bytes()
+		start := len(p) - len(d.b) - len(name)
 		d.bytes() // longname: ls -l text, never used
 		var e dirEntry
 		d.attrs(&e)
 		if d.err != nil {
-			clear(dst[base:len(dst)]) // drop the names decoded so far
+			clear(dst[base:len(dst)])
 			return dst[:base], 0, d.err
 		}
 		if len(name) == 1 && name[0] == '.' || len(name) == 2 && name[0] == '.' && name[1] == '.' {
 			continue
 		}
-		e.name = string(name)
+		spans = append(spans, nameSpan{start: start, n: len(name)})
+		total += len(name)
 		dst = append(dst, e)
+	}
+	var b strings.Builder
+	b.Grow(total)
+	for _, s := range spans {
+		b.Write(p[s.start : s.start+s.n])
+	}
+	names := b.String()
+	off := 0
+	for i, s := range spans {
+		dst[base+i].name = names[off : off+s.n]
+		off += s.n
 	}
 	return dst, len(p) - len(d.b), nil
 }
+
+// nameSpan is where one name lies in a NAME payload.
+type nameSpan struct{ start, n int }
 
 // growEntries makes room for n more entries in one allocation.
 func growEntries(s []dirEntry, n int) []dirEntry {

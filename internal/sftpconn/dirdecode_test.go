@@ -102,6 +102,15 @@ func TestDecodeName(t *testing.T) {
 		t.Errorf("link mode %v", got[2].Mode())
 	}
 
+	// The names are copies: the payload's buffer may be reused.
+	for i := range p {
+		p[i] ^= 0xff
+	}
+	if got[0].name != "plain" || got[1].name != sampleName[3].name {
+		t.Fatalf("names changed with the payload: %q", []string{got[0].name, got[1].name})
+	}
+	p = encodeName(sampleName)
+
 	// Appends to what is there; trailing bytes are tolerated.
 	more, n, err := decodeName(append(p, 1, 2, 3), got)
 	if err != nil || n != len(p) || len(more) != 2*len(want) || more[len(want)].name != "plain" {
@@ -114,6 +123,30 @@ func TestDecodeName(t *testing.T) {
 		out, n, err := decodeName(p[:k], before)
 		if !errors.Is(err, errProtocol) || n != 0 || len(out) != 1 || out[0].name != "kept" {
 			t.Fatalf("truncated at %d: %d entries, consumed %d, %v", k, len(out), n, err)
+		}
+	}
+}
+
+// TestDecodeNameMany decodes replies of more names than decodeName keeps
+// positions for on its stack, of every length from 0 to 299 bytes.
+func TestDecodeNameMany(t *testing.T) {
+	for _, n := range []int{127, 128, 129, 300} {
+		ents := make([]nameEnt, n)
+		for i := range ents {
+			ents[i] = nameEnt{name: strings.Repeat(string(rune('a'+i%26)), i), longname: "ls -l", flags: attrSize, e: dirEntry{size: uint64(i)}}
+		}
+		ents[0].name = "." // left out: the positions shift by one
+		got, _, err := decodeName(encodeName(ents), []dirEntry{{name: "before"}})
+		if err != nil || len(got) != n {
+			t.Fatalf("%d names: %d entries, %v", n, len(got), err)
+		}
+		if got[0].name != "before" {
+			t.Fatalf("%d names: dst[0] = %q", n, got[0].name)
+		}
+		for i := 1; i < n; i++ {
+			if got[i].name != ents[i].name || got[i].size != uint64(i) {
+				t.Fatalf("%d names: entry %d = %q size %d, want %q", n, i, got[i].name, got[i].size, ents[i].name)
+			}
 		}
 	}
 }
@@ -220,6 +253,9 @@ func FuzzDecodeName(f *testing.F) {
 		for _, e := range out {
 			if e.name == "." || e.name == ".." {
 				t.Fatalf("%q passed", e.name)
+			}
+			if !strings.Contains(string(p), e.name) {
+				t.Fatalf("name %q is not in the payload", e.name)
 			}
 			_ = e.Mode()
 		}
