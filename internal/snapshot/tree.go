@@ -360,7 +360,13 @@ func (d *dir) find(name string) (int, bool) {
 	if n := len(d.ends); n == 0 || string(d.name(n-1)) < name {
 		return n, false
 	}
-	lo, hi := 0, len(d.ends)
+	return d.findIn(0, len(d.ends), name)
+}
+
+// findIn is find within positions [lo, hi): name sorts after every name
+// before lo and before every name from hi on.
+func (d *dir) findIn(lo, hi int, name string) (int, bool) {
+	end := hi
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
 		if string(d.name(m)) < name {
@@ -369,7 +375,7 @@ func (d *dir) find(name string) (int, bool) {
 			hi = m
 		}
 	}
-	return lo, lo < len(d.ends) && string(d.name(lo)) == name
+	return lo, lo < end && string(d.name(lo)) == name
 }
 
 func (d *dir) push(name []byte, a attr) {

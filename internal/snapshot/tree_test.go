@@ -175,6 +175,7 @@ func FuzzTree(f *testing.F) {
 	f.Add([]byte("\x00a/b\x00\x01a\x00\x02a/b"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		tr, m := New(), diff.Snapshot{}
+		var keys []string
 		for len(data) > 2 {
 			op, n := data[0]%3, int(data[1])%8+1
 			data = data[2:]
@@ -184,6 +185,7 @@ func FuzzTree(f *testing.F) {
 			if k == "" || k[0] == '/' || k[len(k)-1] == '/' || slices.Contains([]string{"", "."}, k) {
 				continue
 			}
+			keys = append(keys, k)
 			e := diff.Entry{Size: int64(op), MTime: int64(n), Type: diff.EntryType(op)}
 			switch op {
 			case 0:
@@ -198,6 +200,15 @@ func FuzzTree(f *testing.F) {
 			}
 		}
 		check(t, tr, m)
+		// Cursors on every directory the input names: its keys in input
+		// order (other directories' keys among them), then its own sorted.
+		for _, k := range keys {
+			dn, _ := split(k)
+			checkCursor(t, tr, m, dn, keys)
+			own := slices.DeleteFunc(slices.Clone(keys), func(k string) bool { kd, _ := split(k); return kd != dn })
+			slices.Sort(own)
+			checkCursor(t, tr, m, dn, slices.Compact(own))
+		}
 	})
 }
 
