@@ -25,7 +25,9 @@ import (
 // Tree is a snapshot: rel_path (slash-separated, relative to the watch root,
 // no leading slash) → entry, grouped by parent directory. The zero value is
 // not usable; call New. A Tree is not safe for concurrent writes; reads may
-// run concurrently with each other.
+// run concurrently with each other. It keeps no key string it is given (a
+// key may be a substring of a whole listing): names are copied into the
+// directory's bytes, and the directory and link keys it stores are copies.
 type Tree struct {
 	dirs  map[string]*dir
 	links map[string]string // symlink targets by key
@@ -119,7 +121,7 @@ func (t *Tree) Set(key string, e diff.Entry) {
 	d := t.dirs[dn]
 	if d == nil {
 		d = &dir{}
-		t.dirs[dn] = d
+		t.dirs[strings.Clone(dn)] = d
 	}
 	i, ok := d.find(name)
 	if ok {
@@ -217,7 +219,7 @@ func (t *Tree) Apply(set diff.Snapshot, removed []string) {
 		if len(nd.ends) == 0 {
 			delete(t.dirs, dn)
 		} else {
-			t.dirs[dn] = nd
+			t.dirs[strings.Clone(dn)] = nd
 		}
 	}
 }
@@ -229,7 +231,7 @@ func (t *Tree) Grow(dn string, n, nameBytes int) {
 	d := t.dirs[dn]
 	if d == nil {
 		d = &dir{}
-		t.dirs[dn] = d
+		t.dirs[strings.Clone(dn)] = d
 	}
 	d.names = slices.Grow(d.names, nameBytes)
 	d.ends = slices.Grow(d.ends, n)
@@ -336,7 +338,7 @@ func (t *Tree) entry(key string, a attr) diff.Entry {
 
 func (t *Tree) setLink(key string, e diff.Entry) {
 	if e.Link != "" {
-		t.links[key] = e.Link
+		t.links[strings.Clone(key)] = e.Link
 	} else {
 		delete(t.links, key)
 	}
