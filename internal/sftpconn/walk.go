@@ -112,7 +112,11 @@ func Walk(ctx context.Context, d Doer, root string, opt WalkOptions, fn func(Dir
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	w := &walker{d: d, root: root, opt: opt, results: make(chan dirResult, opt.Concurrency)}
+	w := &walker{
+		d: d, root: root, opt: opt,
+		tasks:   make(chan dirTask, opt.Concurrency),
+		results: make(chan dirResult, opt.Concurrency),
+	}
 	defer w.wg.Wait() // runs before cancel: in-flight reads have been cancelled by then (see run)
 
 	first := dirTask{}
@@ -167,11 +171,17 @@ type walker struct {
 	root     string
 	rootReal string
 	opt      WalkOptions
-	results  chan dirResult
-	wg       sync.WaitGroup
+	tasks    chan dirTask   // to the workers; never more than Concurrency in flight
+	results  chan dirResult // from the workers
+	workers  int
+	wg       sync.WaitGroup // the workers
 }
 
+// run hands the directories to list to up to Concurrency workers, started
+// as the walk needs them and kept until it ends: a goroutine per directory
+// would also grow a new stack per directory (an SSH write needs a deep one).
 func (w *walker) run(ctx context.Context, cancel context.CancelFunc, first dirTask, fn func(DirListing) error) error {
+	defer close(w.tasks) // the workers return; Walk waits for them
 	pending := []dirTask{first}
 	inflight := 0
 	fail := func(err error) error {
@@ -186,8 +196,12 @@ func (w *walker) run(ctx context.Context, cancel context.CancelFunc, first dirTa
 			t := pending[len(pending)-1] // depth first keeps the pending list short
 			pending = pending[:len(pending)-1]
 			inflight++
-			w.wg.Add(1)
-			go w.list(ctx, t)
+			if inflight > w.workers {
+				w.workers++
+				w.wg.Add(1)
+				go w.work(ctx)
+			}
+			w.tasks <- t // never blocks: at most Concurrency tasks are in flight
 		}
 		var r dirResult
 		select {
@@ -211,9 +225,16 @@ func (w *walker) run(ctx context.Context, cancel context.CancelFunc, first dirTa
 	return nil
 }
 
+// work lists the directories run hands it until the walk ends.
+func (w *walker) work(ctx context.Context) {
+	defer w.wg.Done()
+	for t := range w.tasks {
+		w.list(ctx, t)
+	}
+}
+
 // list reads one directory (and its links' targets) and sends the result.
 func (w *walker) list(ctx context.Context, t dirTask) {
-	defer w.wg.Done()
 	dir := path.Join(w.root, t.rel)
 	res := dirResult{task: t}
 	err := w.d.Do(ctx, func(c *Client) error {
