@@ -253,7 +253,7 @@ func decodeName(p []byte, dst []dirEntry) ([]dirEntry, int, error) {
 		if len(name) == 1 && name[0] == '.' || len(name) == 2 && name[0] == '.' && name[1] == '.' {
 			continue
 		}
-		spans = append(spans, nameSpan{start: start, n: len(name)})
+		spans = append(spans, nameSpan{start: uint32(start), n: uint32(len(name))})
 		total += len(name)
 		dst = append(dst, e)
 	}
@@ -265,14 +265,14 @@ func decodeName(p []byte, dst []dirEntry) ([]dirEntry, int, error) {
 	names := b.String()
 	off := 0
 	for i, s := range spans {
-		dst[base+i].name = names[off : off+s.n]
-		off += s.n
+		dst[base+i].name = names[off : off+int(s.n)]
+		off += int(s.n)
 	}
 	return dst, len(p) - len(d.b), nil
 }
 
-// nameSpan is where one name lies in a NAME payload.
-type nameSpan struct{ start, n int }
+// nameSpan is where one name lies in a NAME payload (smaller than 4 GiB).
+type nameSpan struct{ start, n uint32 }
 
 // growEntries makes room for n more entries in one allocation.
 func growEntries(s []dirEntry, n int) []dirEntry {

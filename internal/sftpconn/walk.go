@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -344,12 +345,12 @@ func (w *walker) build(r dirResult) (DirListing, []dirTask) {
 	if r.err != nil {
 		return DirListing{Dir: t.rel, Err: r.err}, nil
 	}
-	rels, prefix := relPaths(t.rel, r.entries)
-	listing := DirListing{Dir: t.rel, Entries: make([]Entry, 0, len(r.entries))}
+	rels, prefix, n := relPaths(t.rel, r.entries)
+	listing := DirListing{Dir: t.rel, Entries: make([]Entry, n)}
 	var children []dirTask
 	childDepth := t.depth + 1
 	canDescend := w.opt.Recursive && (w.opt.MaxDepth == 0 || childDepth < w.opt.MaxDepth)
-	off := 0
+	off, k := 0, 0
 	for i := range r.entries {
 		de := &r.entries[i]
 		if de.name == "" {
@@ -362,26 +363,22 @@ func (w *walker) build(r dirResult) (DirListing, []dirTask) {
 		}
 		name := rel[prefix:]
 		mode := fileMode(de.mode)
-		e := Entry{
-			RelPath: rel,
-			Name:    name,
-			Type:    typeOf(mode),
-			Size:    int64(de.size),
-			Mode:    mode,
-			MTime:   time.Unix(int64(de.mtime), 0),
-		}
+		e := &listing.Entries[k] // filled in place: an Entry is 112 bytes
+		k++
+		e.RelPath, e.Name = rel, name
+		e.Type, e.Size, e.Mode = typeOf(mode), int64(de.size), mode
+		e.MTime = time.Unix(int64(de.mtime), 0)
 		var fi os.FileInfo = de
 		followed := false
 		if e.Type == diff.Symlink {
 			li := r.links[i]
 			e.Link = li.target
 			if w.followable(t, li) {
-				e = entryOf(rel, name, li.fi)
+				*e = entryOf(rel, name, li.fi)
 				e.Link = li.target
 				fi, followed = li.fi, true
 			}
 		}
-		listing.Entries = append(listing.Entries, e)
 		if e.Type != diff.Dir || !canDescend || (w.opt.Skip != nil && w.opt.Skip(rel, fi)) {
 			continue
 		}
@@ -404,12 +401,13 @@ func (w *walker) build(r dirResult) (DirListing, []dirTask) {
 // relPaths clears the name of every entry that is not safe to report (a
 // hostile server's "..", "", or a name with '/') and returns the rel paths
 // of the others (dir + "/" + name, in order) back to back in one string,
-// with the length of the "dir/" prefix. In the root (dir "") a rel path is
-// the name itself: it returns "" and 0.
-func relPaths(dir string, entries []dirEntry) (string, int) {
-	n, safe := 0, 0
+// the length of the "dir/" prefix, and how many names are safe. In the
+// root (dir "") a rel path is the name itself: the string is "" and the
+// prefix 0.
+func relPaths(dir string, entries []dirEntry) (rels string, prefix, safe int) {
+	n := 0
 	for i := range entries {
-		if !safeName(entries[i].name) {
+		if !listedName(entries[i].name) {
 			entries[i].name = ""
 			continue
 		}
@@ -417,9 +415,9 @@ func relPaths(dir string, entries []dirEntry) (string, int) {
 		safe++
 	}
 	if dir == "" {
-		return "", 0
+		return "", 0, safe
 	}
-	prefix := len(dir) + 1
+	prefix = len(dir) + 1
 	var b strings.Builder
 	b.Grow(n + prefix*safe)
 	for i := range entries {
@@ -430,7 +428,20 @@ func relPaths(dir string, entries []dirEntry) (string, int) {
 		b.WriteByte('/')
 		b.WriteString(entries[i].name)
 	}
-	return b.String(), prefix
+	return b.String(), prefix, safe
+}
+
+// listedName is safeName for a name the server listed, without its
+// filepath.Base where the OS separator is '/' (the byte loop already
+// refuses it): not "", "." or "..", no '/' and no NUL.
+func listedName(name string) bool {
+	if filepath.Separator != '/' {
+		return safeName(name)
+	}
+	if name == "" || name == "." || name == ".." {
+		return false
+	}
+	return strings.IndexByte(name, '/') < 0 && strings.IndexByte(name, 0) < 0
 }
 
 // followable reports whether a link found in directory t is reported as

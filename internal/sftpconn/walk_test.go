@@ -563,3 +563,14 @@ func TestWalkPkgSFTPMatchesPipelined(t *testing.T) {
 		}
 	}
 }
+
+// TestListedNameIsSafeName: the walk's quicker check refuses exactly what
+// safeName refuses.
+func TestListedNameIsSafeName(t *testing.T) {
+	names := append([]string{"", ".", "..", "...", "a/b", "/", "a/", "\x00", "a\x00b", `a\b`, "..a", " ", "\n"}, hostileNames...)
+	for _, n := range names {
+		if listedName(n) != safeName(n) {
+			t.Errorf("listedName(%q) = %v, safeName %v", n, listedName(n), safeName(n))
+		}
+	}
+}
