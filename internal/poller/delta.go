@@ -106,14 +106,20 @@ func parentOf(p string) string {
 	return ""
 }
 
-// dirIndex returns the index of dir's record, creating it.
-func (d *delta) dirIndex(dir string) int32 {
+// dirIndex returns the index of dir's record, creating it. own is a
+// string equal to dir, if the caller has one that is not part of a larger
+// string (a listing's Dir): the record's key is that or a copy of dir,
+// which may be part of a listing's shared rel paths.
+func (d *delta) dirIndex(dir, own string) int32 {
 	if i, ok := d.dirs[dir]; ok {
 		return i
 	}
 	i := int32(len(d.seen))
 	d.seen = append(d.seen, dirSeen{})
-	d.dirs[dir] = i
+	if own != dir {
+		own = strings.Clone(dir)
+	}
+	d.dirs[own] = i
 	return i
 }
 
@@ -121,18 +127,15 @@ func (d *delta) dirIndex(dir string) int32 {
 func (d *delta) visit(l sftpconn.DirListing, f Filter) {
 	d.listing++
 	d.kept = d.kept[:0]
-	sorted := true
 	for i := range l.Entries {
-		e := &l.Entries[i]
-		if !f.Match(e.RelPath, e.Type) {
-			continue
+		if e := &l.Entries[i]; f.Match(e.RelPath, e.Type) {
+			d.kept = append(d.kept, i)
 		}
-		if n := len(d.kept); n > 0 && l.Entries[d.kept[n-1]].RelPath >= e.RelPath {
-			sorted = false // duplicates possible: count through retained
-		}
-		d.kept = append(d.kept, i)
 	}
 	d.entries += len(d.kept)
+	if len(d.kept) == 0 {
+		return
+	}
 	if d.fresh != nil {
 		nameBytes := 0
 		for _, i := range d.kept {
@@ -144,19 +147,31 @@ func (d *delta) visit(l sftpconn.DirListing, f Filter) {
 		}
 		return
 	}
+	// Look the entries up with a cursor on the first one's directory: a
+	// listing sorted by name is merged with the stored names. Entries of
+	// other directories (a foreign Lister) are looked up all the same.
+	c := d.snap.Cursor(parentOf(l.Entries[d.kept[0]].RelPath))
+	// sorted holds while the listing is of one directory and every stored
+	// key was found after the one before: no duplicates so far, so stored
+	// children are counted instead of retained.
+	sorted := true
 	d.touched = d.touched[:0]
 	lastDir, last := "", int32(-1)
-	for _, i := range d.kept {
+	for k, i := range d.kept {
 		e := &l.Entries[i]
+		s, stored := c.Get(e.RelPath)
+		if sorted && !c.Increasing() {
+			sorted = false
+			d.uncount(l, d.kept[:k])
+		}
 		ent := entryOf(e)
-		s, stored := d.snap.Get(e.RelPath)
 		if !stored {
-			d.cur[e.RelPath] = ent
+			d.cur[strings.Clone(e.RelPath)] = ent
 			continue
 		}
 		dir := parentOf(e.RelPath)
 		if last < 0 || dir != lastDir {
-			lastDir, last = dir, d.dirIndex(dir)
+			lastDir, last = dir, d.dirIndex(dir, l.Dir)
 			if ds := &d.seen[last]; ds.first == 0 {
 				ds.first = d.listing
 				d.touched = append(d.touched, touchedDir{dir, last})
@@ -167,7 +182,7 @@ func (d *delta) visit(l sftpconn.DirListing, f Filter) {
 		case ds.state == dirComplete:
 			// every stored child was seen in an earlier listing
 		case sorted && ds.state == dirCounting && ds.first == d.listing:
-			ds.seen++ // strictly sorted: no duplicates within one listing
+			ds.seen++ // no duplicates within this listing so far
 			d.seenStored++
 		default:
 			ds.state = dirRetained
@@ -177,7 +192,8 @@ func (d *delta) visit(l sftpconn.DirListing, f Filter) {
 		}
 		switch {
 		case s != ent:
-			d.cur[e.RelPath], d.prev[e.RelPath] = ent, s
+			p := strings.Clone(e.RelPath)
+			d.cur[p], d.prev[p] = ent, s
 		case len(d.cur) > 0 && (!sorted || ds.first != d.listing):
 			// A duplicate of a key seen changed before: the last sighting
 			// wins, as in a full scan's map.
@@ -198,9 +214,28 @@ func (d *delta) visit(l sftpconn.DirListing, f Filter) {
 		}
 		ds.state = dirRetained
 		for _, i := range d.kept {
-			p := l.Entries[i].RelPath
-			if parentOf(p) == t.dir && d.snap.Has(p) {
+			if p := l.Entries[i].RelPath; parentOf(p) == t.dir && d.snap.Has(p) {
 				d.retain(p)
+			}
+		}
+	}
+}
+
+// uncount turns the children counted so far in this listing (its entries
+// done, the kept indexes done) into retained keys: the listing turned out
+// to hold a duplicate or another directory, so from here on its stored
+// keys are recorded, and the counts would not tell which were seen.
+func (d *delta) uncount(l sftpconn.DirListing, done []int) {
+	for _, t := range d.touched {
+		ds := &d.seen[t.i]
+		if ds.state != dirCounting || ds.first != d.listing {
+			continue
+		}
+		d.seenStored -= int(ds.seen)
+		ds.seen, ds.state = 0, dirRetained
+		for _, i := range done {
+			if p := l.Entries[i].RelPath; parentOf(p) == t.dir && d.snap.Has(p) && d.retain(p) {
+				d.seenStored++
 			}
 		}
 	}
@@ -214,7 +249,7 @@ func (d *delta) retain(p string) bool {
 	if _, ok := d.retained[p]; ok {
 		return false
 	}
-	d.retained[p] = struct{}{}
+	d.retained[strings.Clone(p)] = struct{}{}
 	return true
 }
 

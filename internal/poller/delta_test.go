@@ -23,8 +23,8 @@ import (
 
 // deltaCase is a random stored state and a random scan of a small tree,
 // with the listings a Lister could hand over: sorted per directory, or
-// (hostile or foreign listers) shuffled, with duplicates, or one
-// directory's entries split over two listings.
+// (hostile or foreign listers) shuffled, with duplicates, one directory's
+// entries split over two listings, or two directories in one listing.
 type deltaCase struct {
 	snap     diff.Snapshot
 	pending  map[string]diff.Pending
@@ -127,6 +127,16 @@ func newDeltaCase(seed uint64) deltaCase {
 			}
 		}
 		c.listings = append(c.listings, sftpconn.DirListing{Dir: dir, Entries: es})
+	}
+	if i, j := r.IntN(len(c.listings)), r.IntN(len(c.listings)); r.IntN(4) == 0 && i != j &&
+		c.listings[i].Err == nil && c.listings[j].Err == nil {
+		// A foreign lister's listing of two directories, sorted or not.
+		merged := append(slices.Clone(c.listings[i].Entries), c.listings[j].Entries...)
+		if r.IntN(2) == 0 {
+			slices.SortFunc(merged, func(a, b sftpconn.Entry) int { return strings.Compare(a.RelPath, b.RelPath) })
+		}
+		c.listings[i].Entries = merged
+		c.listings = slices.Delete(c.listings, j, j+1)
 	}
 	r.Shuffle(len(c.listings), func(i, j int) { c.listings[i], c.listings[j] = c.listings[j], c.listings[i] })
 	c.opt = diff.Options{

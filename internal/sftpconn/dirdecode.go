@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/pkg/sftp"
@@ -31,6 +32,13 @@ const (
 	attrPermissions = 0x00000004
 	attrACModTime   = 0x00000008
 	attrExtended    = 0x80000000
+)
+
+// The file type bits of the SFTP permissions word (S_IFMT) and the type of
+// a symbolic link.
+const (
+	sIFMT  = 0o170000
+	sIFLNK = 0o120000
 )
 
 // errProtocol marks a reply that is not valid SFTP v3. The channel it came
@@ -64,6 +72,48 @@ func (e *dirEntry) IsDir() bool        { return e.Mode().IsDir() }
 // Sys returns a *sftp.FileStat, like the FileInfo pkg/sftp returns.
 func (e *dirEntry) Sys() any {
 	return &sftp.FileStat{Size: e.size, Mode: e.mode, Mtime: e.mtime, Atime: e.atime, UID: e.uid, GID: e.gid}
+}
+
+// dirEntryOf is fi as a dirEntry: pkg/sftp's FileInfo carries the SFTP
+// attributes as a *sftp.FileStat; any other FileInfo is converted.
+func dirEntryOf(fi os.FileInfo) dirEntry {
+	if st, ok := fi.Sys().(*sftp.FileStat); ok && st != nil {
+		return dirEntry{name: fi.Name(), size: st.Size, mode: st.Mode, mtime: st.Mtime, atime: st.Atime, uid: st.UID, gid: st.GID}
+	}
+	mtime := uint32(fi.ModTime().Unix())
+	return dirEntry{name: fi.Name(), size: uint64(fi.Size()), mode: sftpMode(fi.Mode()), mtime: mtime, atime: mtime}
+}
+
+// sftpMode is fileMode's inverse: an fs.FileMode as an SFTP permissions
+// word.
+func sftpMode(fm fs.FileMode) uint32 {
+	m := uint32(fm.Perm())
+	switch {
+	case fm&fs.ModeSocket != 0:
+		m |= 0o140000
+	case fm&fs.ModeSymlink != 0:
+		m |= 0o120000
+	case fm&fs.ModeCharDevice != 0:
+		m |= 0o020000
+	case fm&fs.ModeDevice != 0:
+		m |= 0o060000
+	case fm&fs.ModeDir != 0:
+		m |= 0o040000
+	case fm&fs.ModeNamedPipe != 0:
+		m |= 0o010000
+	case fm&fs.ModeType == 0:
+		m |= 0o100000
+	}
+	if fm&fs.ModeSetuid != 0 {
+		m |= 0o4000
+	}
+	if fm&fs.ModeSetgid != 0 {
+		m |= 0o2000
+	}
+	if fm&fs.ModeSticky != 0 {
+		m |= 0o1000
+	}
+	return m
 }
 
 // fileMode converts SFTP permission bits to an fs.FileMode the way pkg/sftp
@@ -171,10 +221,11 @@ const minNameEntry = 12
 
 // decodeName appends the entries of a NAME payload (after type and id:
 // uint32 count, count × (filename, longname, ATTRS)) to dst, leaving out
-// "." and "..". Names are copied byte for byte; the longname is skipped
-// without a copy. It returns the bytes consumed; trailing bytes after the
-// last entry are tolerated. A truncated payload is an error and dst is
-// returned as it was.
+// "." and "..". Names are copied byte for byte, all of the payload's into
+// one string (one allocation per reply, not per entry); the longname is
+// skipped without a copy. It returns the bytes consumed; trailing bytes
+// after the last entry are tolerated. A truncated payload is an error and
+// dst is returned as it was.
 func decodeName(p []byte, dst []dirEntry) ([]dirEntry, int, error) {
 	d := decoder{b: p}
 	count := d.uint32()
@@ -186,23 +237,42 @@ func decodeName(p []byte, dst []dirEntry) ([]dirEntry, int, error) {
 	}
 	base := len(dst)
 	dst = growEntries(dst, int(count))
+	var spanBuf [128]nameSpan // OpenSSH sends up to 100 names a reply
+	spans := spanBuf[:0]
+	total := 0
 	for range count {
 		name := d.bytes()
+		start := len(p) - len(d.b) - len(name)
 		d.bytes() // longname: ls -l text, never used
 		var e dirEntry
 		d.attrs(&e)
 		if d.err != nil {
-			clear(dst[base:len(dst)]) // drop the names decoded so far
+			clear(dst[base:len(dst)])
 			return dst[:base], 0, d.err
 		}
 		if len(name) == 1 && name[0] == '.' || len(name) == 2 && name[0] == '.' && name[1] == '.' {
 			continue
 		}
-		e.name = string(name)
+		spans = append(spans, nameSpan{start: uint32(start), n: uint32(len(name))})
+		total += len(name)
 		dst = append(dst, e)
+	}
+	var b strings.Builder
+	b.Grow(total)
+	for _, s := range spans {
+		b.Write(p[s.start : s.start+s.n])
+	}
+	names := b.String()
+	off := 0
+	for i, s := range spans {
+		dst[base+i].name = names[off : off+int(s.n)]
+		off += int(s.n)
 	}
 	return dst, len(p) - len(d.b), nil
 }
+
+// nameSpan is where one name lies in a NAME payload (smaller than 4 GiB).
+type nameSpan struct{ start, n uint32 }
 
 // growEntries makes room for n more entries in one allocation.
 func growEntries(s []dirEntry, n int) []dirEntry {

@@ -4,8 +4,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pkg/sftp"
 )
@@ -99,6 +102,15 @@ func TestDecodeName(t *testing.T) {
 		t.Errorf("link mode %v", got[2].Mode())
 	}
 
+	// The names are copies: the payload's buffer may be reused.
+	for i := range p {
+		p[i] ^= 0xff
+	}
+	if got[0].name != "plain" || got[1].name != sampleName[3].name {
+		t.Fatalf("names changed with the payload: %q", []string{got[0].name, got[1].name})
+	}
+	p = encodeName(sampleName)
+
 	// Appends to what is there; trailing bytes are tolerated.
 	more, n, err := decodeName(append(p, 1, 2, 3), got)
 	if err != nil || n != len(p) || len(more) != 2*len(want) || more[len(want)].name != "plain" {
@@ -111,6 +123,30 @@ func TestDecodeName(t *testing.T) {
 		out, n, err := decodeName(p[:k], before)
 		if !errors.Is(err, errProtocol) || n != 0 || len(out) != 1 || out[0].name != "kept" {
 			t.Fatalf("truncated at %d: %d entries, consumed %d, %v", k, len(out), n, err)
+		}
+	}
+}
+
+// TestDecodeNameMany decodes replies of more names than decodeName keeps
+// positions for on its stack, of every length from 0 to 299 bytes.
+func TestDecodeNameMany(t *testing.T) {
+	for _, n := range []int{127, 128, 129, 300} {
+		ents := make([]nameEnt, n)
+		for i := range ents {
+			ents[i] = nameEnt{name: strings.Repeat(string(rune('a'+i%26)), i), longname: "ls -l", flags: attrSize, e: dirEntry{size: uint64(i)}}
+		}
+		ents[0].name = "." // left out: the positions shift by one
+		got, _, err := decodeName(encodeName(ents), []dirEntry{{name: "before"}})
+		if err != nil || len(got) != n {
+			t.Fatalf("%d names: %d entries, %v", n, len(got), err)
+		}
+		if got[0].name != "before" {
+			t.Fatalf("%d names: dst[0] = %q", n, got[0].name)
+		}
+		for i := 1; i < n; i++ {
+			if got[i].name != ents[i].name || got[i].size != uint64(i) {
+				t.Fatalf("%d names: entry %d = %q size %d, want %q", n, i, got[i].name, got[i].size, ents[i].name)
+			}
 		}
 	}
 }
@@ -218,6 +254,9 @@ func FuzzDecodeName(f *testing.F) {
 			if e.name == "." || e.name == ".." {
 				t.Fatalf("%q passed", e.name)
 			}
+			if !strings.Contains(string(p), e.name) {
+				t.Fatalf("name %q is not in the payload", e.name)
+			}
 			_ = e.Mode()
 		}
 		for k := range n {
@@ -226,4 +265,47 @@ func FuzzDecodeName(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestSFTPModeRoundTrip: sftpMode is fileMode's inverse for every type and
+// the permission, setuid, setgid and sticky bits, so a listing converted
+// from a FileInfo that is not pkg/sftp's keeps its mode.
+func TestSFTPModeRoundTrip(t *testing.T) {
+	types := []fs.FileMode{0, fs.ModeDir, fs.ModeSymlink, fs.ModeNamedPipe, fs.ModeSocket, fs.ModeDevice, fs.ModeDevice | fs.ModeCharDevice}
+	for _, typ := range types {
+		for _, perm := range []fs.FileMode{0, 0o644, 0o777 | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky, 0o700 | fs.ModeSticky} {
+			m := typ | perm
+			if got := fileMode(sftpMode(m)); got != m {
+				t.Errorf("fileMode(sftpMode(%v)) = %v", m, got)
+			}
+		}
+	}
+	if got := sftpMode(0o644); got != 0o100644 {
+		t.Errorf("sftpMode(0644) = %o, want a regular file's 100644", got)
+	}
+}
+
+// localInfo is an os.FileInfo that is not pkg/sftp's.
+type localInfo struct{ os.FileInfo }
+
+func (localInfo) Sys() any { return nil }
+
+func TestDirEntryOfForeignFileInfo(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "a file")
+	if err := os.WriteFile(p, []byte("12345"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	mt := time.Date(2021, 3, 4, 5, 6, 7, 0, time.UTC)
+	if err := os.Chtimes(p, mt, mt); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Lstat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := dirEntryOf(localInfo{fi})
+	if e.Name() != "a file" || e.Size() != 5 || e.Mode() != 0o640 || !e.ModTime().Equal(mt) || e.mode != 0o100640 {
+		t.Fatalf("dirEntryOf = %+v (mode %v, mtime %v)", e, e.Mode(), e.ModTime())
+	}
 }

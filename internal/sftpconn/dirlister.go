@@ -120,9 +120,8 @@ func (l *dirLister) close() (wait func()) {
 // entries are sorted by name, "." and ".." left out.
 //
 // With an SSH connection it uses the pipelined reader: 2 round trips for a
-// directory of up to ~100 entries (pkg/sftp's ReadDirContext takes 4) and
-// one allocation per entry (the name). Without one, or when the server
-// refused the reader, pkg/sftp lists.
+// directory of up to ~100 entries (pkg/sftp's ReadDirContext takes 4).
+// Without one, or when the server refused the reader, pkg/sftp lists.
 func (c *Client) readDir(ctx context.Context, full string) ([]os.FileInfo, error) {
 	r, err := c.reader(ctx)
 	if err != nil {
@@ -140,6 +139,28 @@ func (c *Client) readDir(ctx context.Context, full string) ([]os.FileInfo, error
 		infos[i] = &entries[i]
 	}
 	return infos, nil
+}
+
+// listDir is readDir for the walker: the entries as the pipelined reader
+// decodes them, without an os.FileInfo (an interface, so a pointer the
+// collector follows) per entry. pkg/sftp's listing is converted.
+func (c *Client) listDir(ctx context.Context, full string) ([]dirEntry, error) {
+	r, err := c.reader(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if r != nil {
+		return r.list(ctx, full)
+	}
+	infos, err := c.readDirSFTP(ctx, full)
+	if err != nil {
+		return nil, err
+	}
+	entries := make([]dirEntry, len(infos))
+	for i, fi := range infos {
+		entries[i] = dirEntryOf(fi)
+	}
+	return entries, nil
 }
 
 // readDirSFTP lists full with pkg/sftp: 4 sequential round trips per

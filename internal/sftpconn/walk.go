@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -112,7 +113,11 @@ func Walk(ctx context.Context, d Doer, root string, opt WalkOptions, fn func(Dir
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	w := &walker{d: d, root: root, opt: opt, results: make(chan dirResult, opt.Concurrency)}
+	w := &walker{
+		d: d, root: root, opt: opt,
+		tasks:   make(chan dirTask, opt.Concurrency),
+		results: make(chan dirResult, opt.Concurrency),
+	}
 	defer w.wg.Wait() // runs before cancel: in-flight reads have been cancelled by then (see run)
 
 	first := dirTask{}
@@ -156,10 +161,10 @@ type linkInfo struct {
 }
 
 type dirResult struct {
-	task  dirTask
-	infos []os.FileInfo
-	links map[int]linkInfo
-	err   error
+	task    dirTask
+	entries []dirEntry // sorted by name
+	links   map[int]linkInfo
+	err     error
 }
 
 type walker struct {
@@ -167,11 +172,17 @@ type walker struct {
 	root     string
 	rootReal string
 	opt      WalkOptions
-	results  chan dirResult
-	wg       sync.WaitGroup
+	tasks    chan dirTask   // to the workers; never more than Concurrency in flight
+	results  chan dirResult // from the workers
+	workers  int
+	wg       sync.WaitGroup // the workers
 }
 
+// run hands the directories to list to up to Concurrency workers, started
+// as the walk needs them and kept until it ends: a goroutine per directory
+// would also grow a new stack per directory (an SSH write needs a deep one).
 func (w *walker) run(ctx context.Context, cancel context.CancelFunc, first dirTask, fn func(DirListing) error) error {
+	defer close(w.tasks) // the workers return; Walk waits for them
 	pending := []dirTask{first}
 	inflight := 0
 	fail := func(err error) error {
@@ -186,8 +197,12 @@ func (w *walker) run(ctx context.Context, cancel context.CancelFunc, first dirTa
 			t := pending[len(pending)-1] // depth first keeps the pending list short
 			pending = pending[:len(pending)-1]
 			inflight++
-			w.wg.Add(1)
-			go w.list(ctx, t)
+			if inflight > w.workers {
+				w.workers++
+				w.wg.Add(1)
+				go w.work(ctx)
+			}
+			w.tasks <- t // never blocks: at most Concurrency tasks are in flight
 		}
 		var r dirResult
 		select {
@@ -211,22 +226,29 @@ func (w *walker) run(ctx context.Context, cancel context.CancelFunc, first dirTa
 	return nil
 }
 
+// work lists the directories run hands it until the walk ends.
+func (w *walker) work(ctx context.Context) {
+	defer w.wg.Done()
+	for t := range w.tasks {
+		w.list(ctx, t)
+	}
+}
+
 // list reads one directory (and its links' targets) and sends the result.
 func (w *walker) list(ctx context.Context, t dirTask) {
-	defer w.wg.Done()
 	dir := path.Join(w.root, t.rel)
 	res := dirResult{task: t}
 	err := w.d.Do(ctx, func(c *Client) error {
 		full := c.abs(dir)
-		infos, err := c.readDir(ctx, full)
+		entries, err := c.listDir(ctx, full)
 		if err != nil {
 			return err
 		}
-		links, err := w.resolveLinks(ctx, c, full, infos)
+		links, err := w.resolveLinks(ctx, c, full, entries)
 		if err != nil {
 			return err
 		}
-		res.infos, res.links = infos, links
+		res.entries, res.links = entries, links
 		return nil
 	})
 	res.err = opErr("list", dir, err)
@@ -241,10 +263,10 @@ const linkConcurrency = 8
 // ("no such file", "permission denied", another status) is a fact about the
 // link; anything else (the connection failing) fails the directory, so a
 // lost connection never turns into a wrong entry.
-func (w *walker) resolveLinks(ctx context.Context, c *Client, dir string, infos []os.FileInfo) (map[int]linkInfo, error) {
+func (w *walker) resolveLinks(ctx context.Context, c *Client, dir string, entries []dirEntry) (map[int]linkInfo, error) {
 	var idx []int
-	for i, fi := range infos {
-		if fi.Mode()&fs.ModeSymlink != 0 {
+	for i := range entries {
+		if entries[i].mode&sIFMT == sIFLNK {
 			idx = append(idx, i)
 		}
 	}
@@ -264,7 +286,7 @@ func (w *walker) resolveLinks(ctx context.Context, c *Client, dir string, infos 
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			p := path.Join(dir, infos[i].Name())
+			p := path.Join(dir, entries[i].name)
 			var li linkInfo
 			err := answered(&li.target, func() (string, error) { return c.Readlink(ctx, p) })
 			if err == nil && w.opt.FollowSymlinks {
@@ -315,52 +337,111 @@ func serverAnswered(err error) bool {
 }
 
 // build turns a read result into the listing for fn and the directories to
-// descend into.
+// descend into. Below the root, the rel paths of a listing share one
+// allocation: each entry's RelPath is a substring of it, and its Name a
+// substring of that.
 func (w *walker) build(r dirResult) (DirListing, []dirTask) {
 	t := r.task
 	if r.err != nil {
 		return DirListing{Dir: t.rel, Err: r.err}, nil
 	}
-	listing := DirListing{Dir: t.rel, Entries: make([]Entry, 0, len(r.infos))}
+	rels, prefix, n := relPaths(t.rel, r.entries)
+	listing := DirListing{Dir: t.rel, Entries: make([]Entry, n)}
 	var children []dirTask
 	childDepth := t.depth + 1
 	canDescend := w.opt.Recursive && (w.opt.MaxDepth == 0 || childDepth < w.opt.MaxDepth)
-	for i, fi := range r.infos {
-		name := fi.Name()
-		if !safeName(name) {
-			continue // a hostile server's "..", "", or a name with '/'
+	off, k := 0, 0
+	for i := range r.entries {
+		de := &r.entries[i]
+		if de.name == "" {
+			continue // not safe (relPaths): a hostile server's "..", "", or a name with '/'
 		}
-		rel := name
-		if t.rel != "" {
-			rel = t.rel + "/" + name
+		rel := de.name
+		if prefix > 0 {
+			rel = rels[off : off+prefix+len(de.name)]
+			off += len(rel)
 		}
-		e := entryOf(rel, name, fi)
-		descend := e.Type == diff.Dir
-		child := dirTask{rel: rel, depth: childDepth}
-		if w.opt.FollowSymlinks {
-			child.real, child.segs = path.Join(t.real, name), t.segs
-		}
+		name := rel[prefix:]
+		mode := fileMode(de.mode)
+		e := &listing.Entries[k] // filled in place: an Entry is 112 bytes
+		k++
+		e.RelPath, e.Name = rel, name
+		e.Type, e.Size, e.Mode = typeOf(mode), int64(de.size), mode
+		e.MTime = time.Unix(int64(de.mtime), 0)
+		var fi os.FileInfo = de
+		followed := false
 		if e.Type == diff.Symlink {
 			li := r.links[i]
 			e.Link = li.target
-			descend = false
 			if w.followable(t, li) {
-				e = entryOf(rel, name, li.fi)
+				*e = entryOf(rel, name, li.fi)
 				e.Link = li.target
-				if e.Type == diff.Dir {
-					descend = true
-					child.real = li.real
-					child.segs = append(closeSegments(t), segment{start: li.real})
-				}
-				fi = li.fi
+				fi, followed = li.fi, true
 			}
 		}
-		listing.Entries = append(listing.Entries, e)
-		if descend && canDescend && (w.opt.Skip == nil || !w.opt.Skip(rel, fi)) {
-			children = append(children, child)
+		if e.Type != diff.Dir || !canDescend || (w.opt.Skip != nil && w.opt.Skip(rel, fi)) {
+			continue
 		}
+		// A task outlives its listing: its own copy of rel keeps the
+		// listing's shared string from being held by the pending list.
+		child := dirTask{rel: strings.Clone(rel), depth: childDepth}
+		if w.opt.FollowSymlinks {
+			child.real, child.segs = path.Join(t.real, name), t.segs
+			if followed {
+				li := r.links[i]
+				child.real = li.real
+				child.segs = append(closeSegments(t), segment{start: li.real})
+			}
+		}
+		children = append(children, child)
 	}
 	return listing, children
+}
+
+// relPaths clears the name of every entry that is not safe to report (a
+// hostile server's "..", "", or a name with '/') and returns the rel paths
+// of the others (dir + "/" + name, in order) back to back in one string,
+// the length of the "dir/" prefix, and how many names are safe. In the
+// root (dir "") a rel path is the name itself: the string is "" and the
+// prefix 0.
+func relPaths(dir string, entries []dirEntry) (rels string, prefix, safe int) {
+	n := 0
+	for i := range entries {
+		if !listedName(entries[i].name) {
+			entries[i].name = ""
+			continue
+		}
+		n += len(entries[i].name)
+		safe++
+	}
+	if dir == "" {
+		return "", 0, safe
+	}
+	prefix = len(dir) + 1
+	var b strings.Builder
+	b.Grow(n + prefix*safe)
+	for i := range entries {
+		if entries[i].name == "" {
+			continue
+		}
+		b.WriteString(dir)
+		b.WriteByte('/')
+		b.WriteString(entries[i].name)
+	}
+	return b.String(), prefix, safe
+}
+
+// listedName is safeName for a name the server listed, without its
+// filepath.Base where the OS separator is '/' (the byte loop already
+// refuses it): not "", "." or "..", no '/' and no NUL.
+func listedName(name string) bool {
+	if filepath.Separator != '/' {
+		return safeName(name)
+	}
+	if name == "" || name == "." || name == ".." {
+		return false
+	}
+	return strings.IndexByte(name, '/') < 0 && strings.IndexByte(name, 0) < 0
 }
 
 // followable reports whether a link found in directory t is reported as

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strings"
 	"sync"
@@ -15,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pkg/sftp"
 
 	"github.com/sftpwatchd/sftpwatchd/internal/diff"
 )
@@ -485,5 +488,89 @@ func TestWalkKeepsReadsInFlight(t *testing.T) {
 	}
 	if cd.max < 4 || cd.max > 8 {
 		t.Fatalf("max reads in flight = %d, want between 4 and Concurrency 8", cd.max)
+	}
+}
+
+// TestWalkPkgSFTPMatchesPipelined walks one tree with the pipelined reader
+// and with pkg/sftp (the fallback when a server refuses the reader): the
+// listings, hostile names, links, a fifo and special mode bits included,
+// and what Skip is shown, are the same.
+func TestWalkPkgSFTPMatchesPipelined(t *testing.T) {
+	s, root := startInProcess(t)
+	buildTree(t, root, 2, 2, 2)
+	for _, n := range hostileNames {
+		writeLocal(t, filepath.Join(root, "d0", n), n)
+		if err := os.MkdirAll(filepath.Join(root, "d1", n, "inner"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.Symlink("d0/f1", filepath.Join(root, "link"))
+	os.Symlink("d1", filepath.Join(root, "dirlink"))
+	os.Symlink("nowhere", filepath.Join(root, "d0", "dangling"))
+	if err := syscall.Mkfifo(filepath.Join(root, "fifo"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(filepath.Join(root, "d0", "f0"), 0o755|fs.ModeSetuid|fs.ModeSetgid); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(filepath.Join(root, "d1"), 0o755|fs.ModeSticky); err != nil {
+		t.Fatal(err)
+	}
+	at, mt := time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC), time.Date(2021, 3, 4, 5, 6, 7, 0, time.UTC)
+	if err := os.Chtimes(filepath.Join(root, "d0", "f1"), at, mt); err != nil {
+		t.Fatal(err)
+	}
+
+	walk := func(pkgSFTP, follow bool) (map[string]DirListing, map[string]string) {
+		c := dialInProcess(t, s)
+		if pkgSFTP {
+			c.lister.off = errors.New("test: list with pkg/sftp")
+		}
+		var mu sync.Mutex
+		skipped := map[string]string{}
+		opt := WalkOptions{Recursive: true, FollowSymlinks: follow, Concurrency: 3, Skip: func(rel string, fi os.FileInfo) bool {
+			st, _ := fi.Sys().(*sftp.FileStat)
+			mu.Lock()
+			defer mu.Unlock()
+			skipped[rel] = fmt.Sprintf("%s %v %v %d", fi.Name(), fi.Mode(), st != nil, fi.ModTime().Unix())
+			return false
+		}}
+		col, err := walkAll(t, c, "/", opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if used := c.lister.cur.Load() != nil; used == pkgSFTP {
+			t.Fatalf("pipelined reader used: %v", used)
+		}
+		return col.listings, skipped
+	}
+	for _, follow := range []bool{false, true} {
+		pipe, pipeSkip := walk(false, follow)
+		pkg, pkgSkip := walk(true, follow)
+		if !reflect.DeepEqual(pipe, pkg) {
+			t.Errorf("follow %v: listings differ\npipelined %+v\npkg/sftp  %+v", follow, pipe, pkg)
+		}
+		if !reflect.DeepEqual(pipeSkip, pkgSkip) {
+			t.Errorf("follow %v: Skip saw\npipelined %q\npkg/sftp  %q", follow, pipeSkip, pkgSkip)
+		}
+		if len(pipe) < 10 || len(pipeSkip) < 10 {
+			t.Fatalf("follow %v: %d listings, %d Skip calls", follow, len(pipe), len(pipeSkip))
+		}
+		for _, l := range pipe {
+			if !follow {
+				checkListing(t, root, l)
+			}
+		}
+	}
+}
+
+// TestListedNameIsSafeName: the walk's quicker check refuses exactly what
+// safeName refuses.
+func TestListedNameIsSafeName(t *testing.T) {
+	names := append([]string{"", ".", "..", "...", "a/b", "/", "a/", "\x00", "a\x00b", `a\b`, "..a", " ", "\n"}, hostileNames...)
+	for _, n := range names {
+		if listedName(n) != safeName(n) {
+			t.Errorf("listedName(%q) = %v, safeName %v", n, listedName(n), safeName(n))
+		}
 	}
 }

@@ -25,7 +25,9 @@ import (
 // Tree is a snapshot: rel_path (slash-separated, relative to the watch root,
 // no leading slash) → entry, grouped by parent directory. The zero value is
 // not usable; call New. A Tree is not safe for concurrent writes; reads may
-// run concurrently with each other.
+// run concurrently with each other. It keeps no key string it is given (a
+// key may be a substring of a whole listing): names are copied into the
+// directory's bytes, and the directory and link keys it stores are copies.
 type Tree struct {
 	dirs  map[string]*dir
 	links map[string]string // symlink targets by key
@@ -119,7 +121,7 @@ func (t *Tree) Set(key string, e diff.Entry) {
 	d := t.dirs[dn]
 	if d == nil {
 		d = &dir{}
-		t.dirs[dn] = d
+		t.dirs[strings.Clone(dn)] = d
 	}
 	i, ok := d.find(name)
 	if ok {
@@ -217,7 +219,7 @@ func (t *Tree) Apply(set diff.Snapshot, removed []string) {
 		if len(nd.ends) == 0 {
 			delete(t.dirs, dn)
 		} else {
-			t.dirs[dn] = nd
+			t.dirs[strings.Clone(dn)] = nd
 		}
 	}
 }
@@ -229,7 +231,7 @@ func (t *Tree) Grow(dn string, n, nameBytes int) {
 	d := t.dirs[dn]
 	if d == nil {
 		d = &dir{}
-		t.dirs[dn] = d
+		t.dirs[strings.Clone(dn)] = d
 	}
 	d.names = slices.Grow(d.names, nameBytes)
 	d.ends = slices.Grow(d.ends, n)
@@ -336,7 +338,7 @@ func (t *Tree) entry(key string, a attr) diff.Entry {
 
 func (t *Tree) setLink(key string, e diff.Entry) {
 	if e.Link != "" {
-		t.links[key] = e.Link
+		t.links[strings.Clone(key)] = e.Link
 	} else {
 		delete(t.links, key)
 	}
@@ -360,7 +362,13 @@ func (d *dir) find(name string) (int, bool) {
 	if n := len(d.ends); n == 0 || string(d.name(n-1)) < name {
 		return n, false
 	}
-	lo, hi := 0, len(d.ends)
+	return d.findIn(0, len(d.ends), name)
+}
+
+// findIn is find within positions [lo, hi): name sorts after every name
+// before lo and before every name from hi on.
+func (d *dir) findIn(lo, hi int, name string) (int, bool) {
+	end := hi
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
 		if string(d.name(m)) < name {
@@ -369,7 +377,7 @@ func (d *dir) find(name string) (int, bool) {
 			hi = m
 		}
 	}
-	return lo, lo < len(d.ends) && string(d.name(lo)) == name
+	return lo, lo < end && string(d.name(lo)) == name
 }
 
 func (d *dir) push(name []byte, a attr) {

@@ -6,7 +6,9 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"slices"
+	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/sftpwatchd/sftpwatchd/internal/diff"
 )
@@ -175,6 +177,7 @@ func FuzzTree(f *testing.F) {
 	f.Add([]byte("\x00a/b\x00\x01a\x00\x02a/b"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		tr, m := New(), diff.Snapshot{}
+		var keys []string
 		for len(data) > 2 {
 			op, n := data[0]%3, int(data[1])%8+1
 			data = data[2:]
@@ -184,6 +187,7 @@ func FuzzTree(f *testing.F) {
 			if k == "" || k[0] == '/' || k[len(k)-1] == '/' || slices.Contains([]string{"", "."}, k) {
 				continue
 			}
+			keys = append(keys, k)
 			e := diff.Entry{Size: int64(op), MTime: int64(n), Type: diff.EntryType(op)}
 			switch op {
 			case 0:
@@ -198,6 +202,15 @@ func FuzzTree(f *testing.F) {
 			}
 		}
 		check(t, tr, m)
+		// Cursors on every directory the input names: its keys in input
+		// order (other directories' keys among them), then its own sorted.
+		for _, k := range keys {
+			dn, _ := split(k)
+			checkCursor(t, tr, m, dn, keys)
+			own := slices.DeleteFunc(slices.Clone(keys), func(k string) bool { kd, _ := split(k); return kd != dn })
+			slices.Sort(own)
+			checkCursor(t, tr, m, dn, slices.Compact(own))
+		}
 	})
 }
 
@@ -300,5 +313,47 @@ func TestLoaderMatchesMap(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestTreeKeepsNoKeyString: keys that are substrings of one large string
+// (a listing's rel paths share one) are not kept by the Tree, which would
+// hold the whole string for as long as it lives.
+func TestTreeKeepsNoKeyString(t *testing.T) {
+	var b strings.Builder
+	for i := range 150 { // Apply's 130 make more than inPlaceChanges a directory
+		fmt.Fprintf(&b, "dir%d/sub/name-%03d|", i%5, i)
+	}
+	all := b.String()
+	keys := strings.Split(strings.TrimSuffix(all, "|"), "|") // substrings of all
+	start := uintptr(unsafe.Pointer(unsafe.StringData(all)))
+	inside := func(s string) bool {
+		p := uintptr(unsafe.Pointer(unsafe.StringData(s)))
+		return len(s) > 0 && p >= start && p < start+uintptr(len(all))
+	}
+	link := diff.Entry{Type: diff.Symlink, Link: "target"}
+	tr := New()
+	tr.Grow(keys[0][:4], 3, 30)
+	for _, k := range keys[:20] {
+		tr.Set(k, link)
+	}
+	set := diff.Snapshot{}
+	for _, k := range keys[20:] {
+		set[k] = link
+	}
+	tr.Apply(set, keys[:2])
+	tr.Apply(diff.Snapshot{keys[5]: link}, nil) // in place, over an existing link key
+	for dn := range tr.dirs {
+		if inside(dn) {
+			t.Fatalf("directory key %q is part of the caller's string", dn)
+		}
+	}
+	for k := range tr.links {
+		if inside(k) {
+			t.Fatalf("link key %q is part of the caller's string", k)
+		}
+	}
+	if len(tr.links) != 148 {
+		t.Fatalf("%d links, want 148", len(tr.links))
 	}
 }
