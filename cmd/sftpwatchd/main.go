@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 )
 
@@ -37,20 +36,12 @@ func (e *exitError) Unwrap() error { return e.err }
 // usageErr marks err as a usage or configuration problem (exit 2).
 func usageErr(err error) error { return &exitError{code: exitUsage, err: err} }
 
-// defaultGCPercent is the garbage collector's target unless GOGC is set.
-// The heap of a large watch is mostly its snapshot.Tree, whose arrays hold
-// no pointers, so a collection costs little whatever its size; collecting
-// at +50 % instead of Go's +100 % keeps a 1,000,000-entry watch at 121-135
-// MB RSS instead of 148-163 MB, with no CPU difference measurable in the
-// bench (2.4-2.7 ms per 1,000 entries either way; bench/RESULTS.md).
-const defaultGCPercent = 50
-
 func main() {
-	if _, set := os.LookupEnv("GOGC"); !set {
-		debug.SetGCPercent(defaultGCPercent)
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if _, set := os.LookupEnv("GOGC"); !set {
+		tuneGC(ctx) // gc.go
+	}
 	os.Exit(execute(ctx, os.Args[1:]))
 }
 
