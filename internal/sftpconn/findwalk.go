@@ -149,6 +149,10 @@ func checkFindRun(root string, runErr error, p *findParser, stderr *boundedBuffe
 		switch {
 		case IsConnectionError(runErr):
 			return nil, nil, runErr
+		case !errors.As(runErr, &exit) && p.rootSeen():
+			// find ran and printed, then the session ended without an
+			// exit status: the connection (or sshd) went away under it.
+			return nil, nil, fmt.Errorf("%w after its output began (connection lost?): %w", errFindFailed, runErr)
 		case !errors.As(runErr, &exit):
 			// The session or the command was refused, or it ended without
 			// an exit status.

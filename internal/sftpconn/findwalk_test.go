@@ -3,6 +3,7 @@ package sftpconn
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -119,4 +120,53 @@ func TestFindWalkBrokenConnection(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("FindWalk did not return after the connection was cut")
 	}
+}
+
+// TestFindWalkCutMidStream: listings are handed over while find runs, so a
+// connection lost after some of them must still fail the walk: a caller
+// acting only on a nil return (the poller) never takes the part for the
+// whole.
+func TestFindWalkCutMidStream(t *testing.T) {
+	s := sshdtest.Start(t)
+	px := sshdtest.NewProxy(t, s.Addr)
+	root := filepath.Join(s.Root, "tree")
+	for d := range 400 {
+		dir := filepath.Join(root, fmt.Sprintf("d%03d", d))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for f := range 20 {
+			if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("a-long-file-name-to-fill-the-stream-%04d", f)), nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	pool := NewPool(HostConfig{
+		Name: "h", Address: px.Addr, User: s.User, PrivateKeyFile: s.ClientKeyFile,
+		HostKeyFingerprint: s.HostKeyFingerprint, ConnectTimeout: 2 * time.Second,
+	}, zap.NewNop(), nil)
+	defer pool.Close()
+	var listings int
+	err := FindWalk(context.Background(), pool, root, WalkOptions{Recursive: true}, func(l DirListing) error {
+		listings++
+		if listings == 1 {
+			px.Freeze() // nothing more reaches us...
+			px.CloseConns()
+		}
+		return nil
+	})
+	px.Thaw()
+	if listings == 0 {
+		t.Fatal("no listing was handed over before the end of the run: the test proves nothing")
+	}
+	if err == nil {
+		t.Fatalf("FindWalk returned nil after the connection was cut (%d listings handed over)", listings)
+	}
+	if strings.Contains(err.Error(), "needs a server that runs commands") {
+		t.Errorf("a cut connection is blamed on the server's abilities: %v", err)
+	}
+	if listings >= 401 {
+		t.Errorf("all %d listings handed over although the connection was cut", listings)
+	}
+	t.Logf("%d listings, then: %v", listings, err)
 }
