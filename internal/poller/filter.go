@@ -14,7 +14,7 @@ import (
 type Filter struct {
 	include []string
 	exclude []string
-	types   map[diff.EntryType]bool // nil = every type
+	hidden  uint16 // bit 1<<t set: entries of type t are not seen (zero: every type)
 }
 
 // NewFilter builds the filter of a watch. Patterns are validated by the
@@ -27,19 +27,20 @@ func NewFilter(w config.Watch) (Filter, error) {
 		}
 	}
 	if len(w.Types) > 0 {
-		f.types = make(map[diff.EntryType]bool, len(w.Types))
+		seen := uint16(0)
 		for _, t := range w.Types {
 			switch t {
 			case "file":
-				f.types[diff.File] = true
+				seen |= 1 << diff.File
 			case "dir":
-				f.types[diff.Dir] = true
+				seen |= 1 << diff.Dir
 			case "symlink":
-				f.types[diff.Symlink] = true
+				seen |= 1 << diff.Symlink
 			default:
 				return Filter{}, fmt.Errorf("watch %q: unknown entry type %q", w.Name, t)
 			}
 		}
+		f.hidden = ^seen
 	}
 	return f, nil
 }
@@ -57,7 +58,7 @@ func (f Filter) Excluded(rel string) bool {
 
 // Match reports whether an entry of type t at rel is seen by the watch.
 func (f Filter) Match(rel string, t diff.EntryType) bool {
-	if f.types != nil && !f.types[t] {
+	if t < 16 && f.hidden&(1<<t) != 0 {
 		return false
 	}
 	if f.Excluded(rel) {
