@@ -168,7 +168,7 @@ func benchDownloads(e *env, r *report, o options, tgs []target) error {
 		"setup included; every copy is checked (file count and bytes). sftpwatchd: `once` with a fresh " +
 		"state dir, `initial: emit`, `settle: 0s`, one download action, otherwise defaults (4 events in " +
 		"flight, temp file + fsync + rename per file); it also scans the tree and commits the events to its " +
-		"state first. The others do not fsync.\n")
+		"state first. The others do not fsync, except the row that fsyncs every file and directory after `sftp -r`.\n")
 	bigDir := filepath.Join(e.work, "big")
 	if err := os.MkdirAll(bigDir, 0o755); err != nil {
 		return err
