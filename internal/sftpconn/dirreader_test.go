@@ -216,22 +216,15 @@ func TestDirReaderStatusFromServer(t *testing.T) {
 // TestDirReaderPermissionOpenSSH logs in as an unprivileged user (root
 // reads any directory) and lists a directory it may not read.
 func TestDirReaderPermissionOpenSSH(t *testing.T) {
-	s := sshdtest.Start(t, sshdtest.WithPassword())
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	c, err := Dial(ctx, HostConfig{Name: "sshd", Address: s.Addr, User: s.User, Password: s.Password,
-		HostKeyFingerprint: s.HostKeyFingerprint}, zap.NewNop())
-	if err != nil {
-		t.Fatalf("Dial: %v\n%s", err, s.Log())
-	}
-	defer c.Close()
+	s, c := dialUnprivileged(t)
 	locked := filepath.Join(s.Root, "locked")
 	writeLocal(t, filepath.Join(locked, "f"), "")
 	if err := os.Chmod(locked, 0); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.Chmod(locked, 0o755) })
-	_, err = c.ReadDir(ctx, locked)
+	ctx := context.Background()
+	_, err := c.ReadDir(ctx, locked)
 	if got, want := classes(err), "notexist=false permission=true answered=true conn=false"; got != want {
 		t.Fatalf("%v: %s, want %s", err, got, want)
 	}
@@ -478,4 +471,21 @@ func TestDirReaderRefusedFallsBack(t *testing.T) {
 			}
 		})
 	}
+}
+
+// dialUnprivileged starts an sshd that logs the client in as an
+// unprivileged user with a password (root reads anything, so permission
+// tests need this) and dials it.
+func dialUnprivileged(t *testing.T) (*sshdtest.Server, *Client) {
+	t.Helper()
+	s := sshdtest.Start(t, sshdtest.WithPassword())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := Dial(ctx, HostConfig{Name: "sshd", Address: s.Addr, User: s.User, Password: s.Password,
+		HostKeyFingerprint: s.HostKeyFingerprint}, zap.NewNop())
+	if err != nil {
+		t.Fatalf("Dial: %v\n%s", err, s.Log())
+	}
+	t.Cleanup(func() { c.Close() })
+	return s, c
 }

@@ -12,10 +12,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"go.uber.org/zap"
-
-	"github.com/sftpwatchd/sftpwatchd/internal/testutil/sshdtest"
 )
 
 // openSSHReadSize is max-read-length in OpenSSH 9's limits@openssh.com.
@@ -160,21 +156,14 @@ func TestDownloadRefusedInProcess(t *testing.T) {
 // TestDownloadPermissionOpenSSH logs in as an unprivileged user (root
 // reads any file) and downloads a file it may not read.
 func TestDownloadPermissionOpenSSH(t *testing.T) {
-	s := sshdtest.Start(t, sshdtest.WithPassword())
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	c, err := Dial(ctx, HostConfig{Name: "sshd", Address: s.Addr, User: s.User, Password: s.Password,
-		HostKeyFingerprint: s.HostKeyFingerprint}, zap.NewNop())
-	if err != nil {
-		t.Fatalf("Dial: %v\n%s", err, s.Log())
-	}
-	defer c.Close()
+	s, c := dialUnprivileged(t)
 	locked := filepath.Join(s.Root, "locked")
 	writeLocal(t, locked, "secret")
 	if err := os.Chmod(locked, 0); err != nil {
 		t.Fatal(err)
 	}
-	_, err = c.GetTo(ctx, locked, io.Discard, nil)
+	ctx := context.Background()
+	_, err := c.GetTo(ctx, locked, io.Discard, nil)
 	if got, want := classes(err), "notexist=false permission=true answered=true conn=false"; got != want {
 		t.Fatalf("%v: %s, want %s", err, got, want)
 	}
