@@ -63,13 +63,13 @@ type Webhook struct {
 	url       string // the real URL: for requests only, never shown
 	shown     string // redactURL(url): for logs and errors
 	scrub     *strings.Replacer
+	user      *url.Userinfo // the URL's, sent as basic auth
 	headers   http.Header
 	secret    []byte
 	timeout   time.Duration
 	userAgent string
 	events    eventSet
 	transport *http.Transport
-	client    *http.Client
 	log       *zap.Logger
 }
 
@@ -78,7 +78,7 @@ var (
 	_ Closer = (*Webhook)(nil)
 )
 
-// NewWebhook builds a webhook action with its own HTTP client.
+// NewWebhook builds a webhook action with its own HTTP transport.
 func NewWebhook(cfg config.Action, d Deps) (*Webhook, error) {
 	// The URL is not quoted in these errors: it may carry credentials.
 	u, err := url.Parse(cfg.URL)
@@ -120,14 +120,8 @@ func NewWebhook(cfg config.Action, d Deps) (*Webhook, error) {
 		ExpectContinueTimeout: time.Second,
 	}
 	w := &Webhook{
-		url: u.String(), shown: redactURL(u), scrub: newScrubber(u, cfg.Headers, cfg.Secret), headers: h, timeout: cfg.Timeout, userAgent: "sftpwatchd/" + version,
+		url: u.String(), shown: redactURL(u), user: u.User, scrub: newScrubber(u, cfg.Headers, cfg.Secret), headers: h, timeout: cfg.Timeout, userAgent: "sftpwatchd/" + version,
 		events: evs, transport: tr, log: loggerOrNop(d.Logger),
-		client: &http.Client{
-			Transport: tr,
-			// A redirect is a permanent failure: a signed POST is not
-			// silently re-sent elsewhere.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
 	}
 	if cfg.Secret != "" {
 		w.secret = []byte(cfg.Secret)
@@ -174,6 +168,11 @@ func (a *Webhook) Run(ctx context.Context, ev *event.Event) error {
 	for k, v := range a.headers {
 		req.Header[k] = slices.Clone(v)
 	}
+	if a.user != nil && req.Header.Get("Authorization") == "" {
+		// What an http.Client does with userinfo; the transport does not.
+		pw, _ := a.user.Password()
+		req.SetBasicAuth(a.user.Username(), pw)
+	}
 	if host := a.headers.Get("Host"); host != "" {
 		req.Host = host
 	}
@@ -184,7 +183,10 @@ func (a *Webhook) Run(ctx context.Context, ev *event.Event) error {
 	}
 
 	start := time.Now()
-	resp, err := a.client.Do(req)
+	// The transport, not an http.Client: a 3xx comes back as it is, with no
+	// redirect processed (a Client parses Location even when told not to
+	// follow it).
+	resp, err := a.transport.RoundTrip(req)
 	if err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("webhook %s: %w", a.shown, ctx.Err())
