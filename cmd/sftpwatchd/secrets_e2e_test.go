@@ -244,7 +244,7 @@ watches:
 	logs := d.logs()
 	assertNoSecrets(t, "the daemon's log", []byte(logs))
 	shown := "http://" + hostPort + "/…"
-	for _, s := range []string{`"url":"` + shown + `"`, "Cannot POST …", "redirecting to host elsewhere.example:8080"} {
+	for _, s := range []string{`"url":"` + shown + `"`, "Cannot POST …", "redirect to host elsewhere.example:8080 is not followed"} {
 		if !strings.Contains(logs, s) {
 			t.Errorf("the daemon's log lacks %q", s)
 		}
@@ -256,7 +256,7 @@ watches:
 	}
 	assertNoSecrets(t, "state.db", raw)
 	// The dead-letter reasons are in the file as plain text.
-	for _, s := range []string{"redirecting to host elsewhere.example:8080", "400 Bad Request: Cannot POST …", shown} {
+	for _, s := range []string{"redirect to host elsewhere.example:8080 is not followed", "400 Bad Request: Cannot POST …", shown} {
 		if !strings.Contains(string(raw), s) {
 			t.Errorf("state.db lacks %q: the scan for secrets above proves nothing", s)
 		}

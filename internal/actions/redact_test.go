@@ -246,12 +246,12 @@ func TestWebhookUserinfoIsBasicAuth(t *testing.T) {
 	}
 }
 
-func TestWebhookLocationHost(t *testing.T) {
+func TestWebhookRedirectTarget(t *testing.T) {
 	for _, tc := range []struct{ loc, want string }{
-		{"https://other.example/p?q=1", "host other.example"},
-		{"/relative/T0K3N", "host 127.0.0.1"},
-		{"", "no Location"},
-		{"http://%zz", "an unparsable Location"},
+		{"https://other.example/p?q=1", "redirect to host other.example is not followed"},
+		{"/relative/T0K3N", "redirect to host 127.0.0.1:"},
+		{"", "redirect without a Location is not followed"},
+		{"http://%zz", "redirect to a Location that does not parse is not followed"},
 	} {
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if tc.loc != "" {

@@ -120,7 +120,8 @@ func NewWebhook(cfg config.Action, d Deps) (*Webhook, error) {
 		ExpectContinueTimeout: time.Second,
 	}
 	w := &Webhook{
-		url: u.String(), shown: redactURL(u), user: u.User, scrub: newScrubber(u, cfg.Headers, cfg.Secret), headers: h, timeout: cfg.Timeout, userAgent: "sftpwatchd/" + version,
+		url: u.String(), shown: redactURL(u), scrub: newScrubber(u, cfg.Headers, cfg.Secret), user: u.User,
+		headers: h, timeout: cfg.Timeout, userAgent: "sftpwatchd/" + version,
 		events: evs, transport: tr, log: loggerOrNop(d.Logger),
 	}
 	if cfg.Secret != "" {
@@ -209,8 +210,7 @@ func (a *Webhook) Run(ctx context.Context, ev *event.Event) error {
 	}
 	a.log.Warn("webhook refused", append(fields, zap.String("body", snippet))...)
 	if code >= 300 && code < 400 {
-		return Permanent(fmt.Errorf("webhook %s: %s, redirecting to %s; redirects are not followed",
-			a.shown, status, locationHost(resp)))
+		return Permanent(fmt.Errorf("webhook %s: %s: redirect %s is not followed", a.shown, status, redirectTarget(resp)))
 	}
 	err = fmt.Errorf("webhook %s: %s", a.shown, status)
 	if snippet != "" {
@@ -227,17 +227,17 @@ func (a *Webhook) Run(ctx context.Context, ev *event.Event) error {
 	return err
 }
 
-// locationHost names where a 3xx points: the Location's host (a relative
-// Location is the webhook's own), never its path or query.
-func locationHost(resp *http.Response) string {
+// redirectTarget says where a 3xx points: "to host H", the Location's host
+// (a relative Location is the webhook's own), never its path or query.
+func redirectTarget(resp *http.Response) string {
 	loc, err := resp.Location()
 	switch {
 	case errors.Is(err, http.ErrNoLocation):
-		return "no Location"
+		return "without a Location"
 	case err != nil || loc.Host == "":
-		return "an unparsable Location"
+		return "to a Location that does not parse"
 	}
-	return "host " + loc.Host
+	return "to host " + loc.Host
 }
 
 // readSnippet drains up to webhookBodyLimit bytes (so the connection can be
