@@ -2,6 +2,7 @@ package actions
 
 import (
 	"cmp"
+	"encoding/base64"
 	"errors"
 	"net"
 	"net/url"
@@ -31,9 +32,9 @@ func redactURL(u *url.URL) string {
 // newScrubber returns a replacer that cuts every secret-bearing value of a
 // webhook out of text the daemon did not write (a receiver's status line or
 // body, which often echo the request; a transport error): the user name and
-// password, the path and its segments, the query and its values, and the
-// fragment of u (raw and decoded), every header value and its words, and the
-// secret.
+// password (also as basic auth), the path and its segments, the query and its
+// values, and the fragment of u (raw and decoded), every header value and its
+// words, and the secret.
 func newScrubber(u *url.URL, headers map[string]string, secret string) *strings.Replacer {
 	var vals []string
 	add := func(vs ...string) {
@@ -45,13 +46,18 @@ func newScrubber(u *url.URL, headers map[string]string, secret string) *strings.
 	}
 	if u.User != nil {
 		pw, _ := u.User.Password()
-		add(u.User.Username(), pw, u.User.String())
+		add(u.User.Username(), pw, u.User.String(),
+			base64.StdEncoding.EncodeToString([]byte(u.User.Username()+":"+pw))) // as basic auth
 	}
 	for _, p := range []string{u.Path, u.EscapedPath()} {
 		add(p)
 		add(strings.Split(p, "/")...)
 	}
 	add(u.RawQuery, u.Fragment, u.EscapedFragment())
+	for _, kv := range strings.Split(u.RawQuery, "&") {
+		_, v, _ := strings.Cut(kv, "=")
+		add(v) // as sent, still escaped
+	}
 	for _, vs := range u.Query() {
 		add(vs...)
 	}

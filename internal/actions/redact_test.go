@@ -42,7 +42,7 @@ func TestRedactURL(t *testing.T) {
 }
 
 func TestScrubberCutsEverySecretPart(t *testing.T) {
-	u, err := url.Parse("https://us3r:pa55word@h.example/T0K3N/sub%2Fpath?token=S3CR3T&x=v4lue#fr4gment")
+	u, err := url.Parse("https://us3r:pa55word@h.example/T0K3N/sub%2Fpath?token=S3CR3T&x=v4lue%21#fr4gment")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,10 +50,12 @@ func TestScrubberCutsEverySecretPart(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
 		{"Cannot POST /T0K3N/sub%2Fpath", "Cannot POST …"},
 		{"bad token T0K3N", "bad token …"},
-		{"query token=S3CR3T&x=v4lue seen", "query … seen"},
-		{"S3CR3T and v4lue", "… and …"},
+		{"query token=S3CR3T&x=v4lue%21 seen", "query … seen"},
+		{"S3CR3T and v4lue!", "… and …"},
 		{"user us3r pass pa55word", "user … pass …"},
 		{"us3r:pa55word", "…"},
+		{"auth Basic dXMzcjpwYTU1d29yZA==", "auth Basic …"},
+		{"raw sub%2Fpath and v4lue%21", "raw … and …"},
 		{"auth Bearer B34RER", "auth …"},
 		{"token B34RER", "token …"},
 		{"key K3Y-VALUE", "key …"},
