@@ -40,16 +40,20 @@ const (
 //     command: ["/usr/local/bin/ingest", "{{.LocalPath}}"]   # argv, no shell
 //     timeout: 5m
 //     env: {MODE: batch}
+//     inherit_env: false      # true: the daemon's whole environment
 //     dir: /tmp
 //
 // Every argv element is a Go text/template over the event: .ID .Watch .Host
 // .Type .Path .RelPath .Name .EntryType .Size .MTime (RFC 3339) .Mode
 // .LocalPath .OldPath .OldRelPath. A rendered element is one argument, byte
 // for byte, whatever it contains: no shell ever parses it. The event JSON is
-// on stdin. The environment is the daemon's, plus env, plus
-// SFTPWATCHD_EVENT_ID, _EVENT_TYPE, _WATCH, _HOST, _PATH, _REL_PATH, _SIZE,
-// _MTIME and, when set, _LOCAL_PATH and _OLD_PATH. The command runs in its
-// own process group; on timeout the whole group is killed.
+// on stdin. The environment is minimal: the daemon's PATH (or, when it has
+// none, /usr/local/bin:/usr/bin:/bin), LANG, TZ and HOME where it has them,
+// plus env, plus SFTPWATCHD_EVENT_ID, _EVENT_TYPE, _WATCH, _HOST, _PATH,
+// _REL_PATH, _SIZE, _MTIME and, when set, _LOCAL_PATH and _OLD_PATH. The
+// rest of the daemon's environment, where ${VAR} secrets live, is passed
+// only with inherit_env: true. The command runs in its own process group;
+// on timeout the whole group is killed.
 //
 // Exit status 0 is success; any other status or the timeout fails the
 // attempt (retried); a command that does not exist or is not executable fails
@@ -57,13 +61,14 @@ const (
 //
 // Default events: all.
 type Exec struct {
-	argv      []*template.Template
-	env       []string // "K=V" from config, sorted by key
-	dir       string
-	timeout   time.Duration
-	waitDelay time.Duration
-	events    eventSet
-	log       *zap.Logger
+	argv       []*template.Template
+	env        []string // "K=V" from config, sorted by key
+	inheritEnv bool
+	dir        string
+	timeout    time.Duration
+	waitDelay  time.Duration
+	events     eventSet
+	log        *zap.Logger
 }
 
 var _ Action = (*Exec)(nil)
@@ -83,7 +88,7 @@ func NewExec(cfg config.Action, d Deps) (*Exec, error) {
 		return nil, err
 	}
 	e := &Exec{dir: cfg.Dir, timeout: cfg.Timeout, waitDelay: execWaitDelay, events: evs,
-		log: loggerOrNop(d.Logger)}
+		inheritEnv: cfg.InheritEnv, log: loggerOrNop(d.Logger)}
 	if e.timeout == 0 {
 		e.timeout = DefaultExecTimeout
 	}
@@ -157,10 +162,35 @@ func (a *Exec) render(ev *event.Event) ([]string, error) {
 	return argv, nil
 }
 
-// environ is the command's environment for ev: the daemon's, the configured
-// variables, then the event's (later entries win).
+// defaultPath is the command's PATH when the daemon has none (or an empty one).
+const defaultPath = "/usr/local/bin:/usr/bin:/bin"
+
+// baseEnv is the part of a command's environment that comes from the
+// daemon's (read through environ and lookup): all of it with inherit, else
+// only PATH, LANG, TZ and HOME where they are set. PATH is defaultPath when
+// the daemon has none.
+func baseEnv(inherit bool, environ func() []string, lookup func(string) (string, bool)) []string {
+	var env []string
+	if inherit {
+		env = environ()
+	} else {
+		for _, k := range [...]string{"PATH", "LANG", "TZ", "HOME"} {
+			if v, ok := lookup(k); ok {
+				env = append(env, k+"="+v)
+			}
+		}
+	}
+	if v, _ := lookup("PATH"); v == "" {
+		env = append(env, "PATH="+defaultPath) // later entries win
+	}
+	return env
+}
+
+// environ is the command's environment for ev: the daemon's minimal one (or
+// all of it with inherit_env), the configured variables, then the event's
+// (later entries win).
 func (a *Exec) environ(ev *event.Event) []string {
-	env := append(os.Environ(), a.env...)
+	env := append(baseEnv(a.inheritEnv, os.Environ, os.LookupEnv), a.env...)
 	add := func(k, v string) {
 		env = append(env, "SFTPWATCHD_"+k+"="+strings.ReplaceAll(v, "\x00", ""))
 	}

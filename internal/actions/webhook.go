@@ -47,21 +47,29 @@ const (
 // the configured headers, X-Sftpwatchd-Event: <type>,
 // X-Sftpwatchd-Delivery: <event id> (the same on every redelivery) and, with
 // a secret, X-Sftpwatchd-Signature-256: sha256=<hex HMAC-SHA256(secret, body)>.
-// A 2xx answer is success. 4xx other than 408, 425 and 429 fails permanently.
-// Anything else (5xx, 408, 425, 429, 3xx — redirects are not followed —,
-// timeouts, connection errors) is retried, honouring Retry-After (seconds or
-// an HTTP date, capped at 24h).
+// A 2xx answer is success. 4xx other than 408, 425 and 429 fails permanently,
+// and so does a 3xx: redirects are not followed (a signed POST is not re-sent
+// elsewhere) and the error names the Location's host. Anything else (5xx,
+// 408, 425, 429, timeouts, connection errors) is retried, honouring
+// Retry-After (seconds or an HTTP date, capped at 24h).
+//
+// The URL's userinfo, path and query, the header values and the secret never
+// appear in a log line or an error: the URL is shown as
+// https://host:port/…, and what the receiver answers (status text, body) or
+// the transport reports has every such value cut out before it is shown.
 //
 // Default events: all.
 type Webhook struct {
-	url       string
+	url       string // the real URL: for requests only, never shown
+	shown     string // redactURL(url): for logs and errors
+	scrub     *strings.Replacer
+	user      *url.Userinfo // the URL's, sent as basic auth
 	headers   http.Header
 	secret    []byte
 	timeout   time.Duration
 	userAgent string
 	events    eventSet
 	transport *http.Transport
-	client    *http.Client
 	log       *zap.Logger
 }
 
@@ -70,14 +78,15 @@ var (
 	_ Closer = (*Webhook)(nil)
 )
 
-// NewWebhook builds a webhook action with its own HTTP client.
+// NewWebhook builds a webhook action with its own HTTP transport.
 func NewWebhook(cfg config.Action, d Deps) (*Webhook, error) {
+	// The URL is not quoted in these errors: it may carry credentials.
 	u, err := url.Parse(cfg.URL)
 	if err != nil {
-		return nil, fmt.Errorf("url %q: %w", cfg.URL, err)
+		return nil, errors.New("url: is not a valid URL")
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("url %q: must be an absolute http:// or https:// URL", cfg.URL)
+		return nil, errors.New("url: must be an absolute http:// or https:// URL")
 	}
 	if cfg.Timeout < 0 {
 		return nil, fmt.Errorf("timeout: %s is negative", cfg.Timeout)
@@ -111,14 +120,9 @@ func NewWebhook(cfg config.Action, d Deps) (*Webhook, error) {
 		ExpectContinueTimeout: time.Second,
 	}
 	w := &Webhook{
-		url: u.String(), headers: h, timeout: cfg.Timeout, userAgent: "sftpwatchd/" + version,
+		url: u.String(), shown: redactURL(u), scrub: newScrubber(u, cfg.Headers, cfg.Secret), user: u.User,
+		headers: h, timeout: cfg.Timeout, userAgent: "sftpwatchd/" + version,
 		events: evs, transport: tr, log: loggerOrNop(d.Logger),
-		client: &http.Client{
-			Transport: tr,
-			// A redirect is answered as a 3xx and retried: a signed POST is
-			// not silently re-sent elsewhere.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
 	}
 	if cfg.Secret != "" {
 		w.secret = []byte(cfg.Secret)
@@ -152,18 +156,23 @@ func Sign(secret, body []byte) string {
 func (a *Webhook) Run(ctx context.Context, ev *event.Event) error {
 	body, err := json.Marshal(ev)
 	if err != nil {
-		return Permanent(fmt.Errorf("webhook %s: encode event %q: %w", a.url, ev.ID, err))
+		return Permanent(fmt.Errorf("webhook %s: encode event %q: %w", a.shown, ev.ID, err))
 	}
 	rctx, cancel := context.WithTimeout(ctx, a.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(rctx, http.MethodPost, a.url, bytes.NewReader(body))
 	if err != nil {
-		return Permanent(fmt.Errorf("webhook %s: %w", a.url, err))
+		return Permanent(fmt.Errorf("webhook %s: %w", a.shown, a.redact(err)))
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", a.userAgent)
 	for k, v := range a.headers {
 		req.Header[k] = slices.Clone(v)
+	}
+	if a.user != nil && req.Header.Get("Authorization") == "" {
+		// What an http.Client does with userinfo; the transport does not.
+		pw, _ := a.user.Password()
+		req.SetBasicAuth(a.user.Username(), pw)
 	}
 	if host := a.headers.Get("Host"); host != "" {
 		req.Host = host
@@ -175,19 +184,23 @@ func (a *Webhook) Run(ctx context.Context, ev *event.Event) error {
 	}
 
 	start := time.Now()
-	resp, err := a.client.Do(req)
+	// The transport, not an http.Client: a 3xx comes back as it is, with no
+	// redirect processed (a Client parses Location even when told not to
+	// follow it).
+	resp, err := a.transport.RoundTrip(req)
 	if err != nil {
 		if ctx.Err() != nil {
-			return fmt.Errorf("webhook %s: %w", a.url, ctx.Err())
+			return fmt.Errorf("webhook %s: %w", a.shown, ctx.Err())
 		}
 		if rctx.Err() != nil {
-			return fmt.Errorf("webhook %s: no answer within %s: %w", a.url, a.timeout, rctx.Err())
+			return fmt.Errorf("webhook %s: no answer within %s: %w", a.shown, a.timeout, rctx.Err())
 		}
-		return fmt.Errorf("webhook %s: %w", a.url, err)
+		return fmt.Errorf("webhook %s: %w", a.shown, a.redact(err))
 	}
-	snippet := readSnippet(resp.Body)
+	snippet := a.scrub.Replace(readSnippet(resp.Body))
 	resp.Body.Close()
-	fields := []zap.Field{zap.String("id", ev.ID), zap.String("url", a.url), zap.Int("status", resp.StatusCode),
+	status := a.scrub.Replace(resp.Status)
+	fields := []zap.Field{zap.String("id", ev.ID), zap.String("url", a.shown), zap.Int("status", resp.StatusCode),
 		zap.Duration("duration", time.Since(start))}
 
 	code := resp.StatusCode
@@ -196,7 +209,10 @@ func (a *Webhook) Run(ctx context.Context, ev *event.Event) error {
 		return nil
 	}
 	a.log.Warn("webhook refused", append(fields, zap.String("body", snippet))...)
-	err = fmt.Errorf("webhook %s: %s", a.url, resp.Status)
+	if code >= 300 && code < 400 {
+		return Permanent(fmt.Errorf("webhook %s: %s: redirect %s is not followed", a.shown, status, redirectTarget(resp)))
+	}
+	err = fmt.Errorf("webhook %s: %s", a.shown, status)
 	if snippet != "" {
 		err = fmt.Errorf("%w: %s", err, snippet)
 	}
@@ -209,6 +225,19 @@ func (a *Webhook) Run(ctx context.Context, ev *event.Event) error {
 		return &RetryAfterError{Err: err, After: after}
 	}
 	return err
+}
+
+// redirectTarget says where a 3xx points: "to host H", the Location's host
+// (a relative Location is the webhook's own), never its path or query.
+func redirectTarget(resp *http.Response) string {
+	loc, err := resp.Location()
+	switch {
+	case errors.Is(err, http.ErrNoLocation):
+		return "without a Location"
+	case err != nil || loc.Host == "":
+		return "to a Location that does not parse"
+	}
+	return "to host " + loc.Host
 }
 
 // readSnippet drains up to webhookBodyLimit bytes (so the connection can be

@@ -96,7 +96,7 @@ func TestWebhookStatusClasses(t *testing.T) {
 		s := status
 		mu.Unlock()
 		if s >= 300 && s < 400 {
-			w.Header().Set("Location", "http://elsewhere.invalid/")
+			w.Header().Set("Location", "http://elsewhere.invalid/p4th?q=v4lue")
 		}
 		w.WriteHeader(s)
 		_, _ = io.WriteString(w, "receiver says "+strconv.Itoa(s))
@@ -108,7 +108,7 @@ func TestWebhookStatusClasses(t *testing.T) {
 		want   string // ok | permanent | retry
 	}{
 		{200, "ok"}, {201, "ok"}, {202, "ok"}, {204, "ok"},
-		{301, "retry"}, {302, "retry"}, {307, "retry"},
+		{301, "permanent"}, {302, "permanent"}, {307, "permanent"}, {308, "permanent"},
 		{400, "permanent"}, {401, "permanent"}, {403, "permanent"}, {404, "permanent"}, {410, "permanent"},
 		{422, "permanent"},
 		{408, "retry"}, {425, "retry"}, {429, "retry"},
@@ -130,6 +130,12 @@ func TestWebhookStatusClasses(t *testing.T) {
 		}
 		if err != nil && !strings.Contains(err.Error(), strconv.Itoa(tc.status)) {
 			t.Errorf("status %d: error does not name it: %v", tc.status, err)
+		}
+		if tc.status >= 300 && tc.status < 400 {
+			if msg := err.Error(); !strings.Contains(msg, "elsewhere.invalid") ||
+				strings.Contains(msg, "p4th") || strings.Contains(msg, "v4lue") {
+				t.Errorf("status %d: error should name the Location's host and nothing more: %v", tc.status, err)
+			}
 		}
 	}
 }

@@ -99,6 +99,9 @@ type Action struct {
 	Command []string          `mapstructure:"command"`
 	Env     map[string]string `mapstructure:"env"`
 	Dir     string            `mapstructure:"dir"`
+	// InheritEnv gives the program the daemon's whole environment instead
+	// of the minimal one (PATH, LANG, TZ, HOME).
+	InheritEnv bool `mapstructure:"inherit_env"`
 
 	// exec, webhook
 	Timeout time.Duration `mapstructure:"timeout"`

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 
 	"github.com/go-viper/mapstructure/v2"
 	"go.yaml.in/yaml/v3"
@@ -105,6 +106,21 @@ func parse(data []byte, source, base string) (*Config, error) {
 	return &c, nil
 }
 
+// yamlQuoted is what a YAML parser message quotes from the document.
+var yamlQuoted = regexp.MustCompile("'[^']*'|`[^`]*`|\"[^\"]*\"")
+
+// yamlMessage is a YAML parser error without the names it quotes from the
+// document ("password: *hunter2" is an unknown anchor named hunter2); a
+// quoted single character, the syntax it expected (',' or '}'), stays.
+func yamlMessage(err error) string {
+	return yamlQuoted.ReplaceAllStringFunc(err.Error(), func(q string) string {
+		if len([]rune(q)) <= 3 {
+			return q
+		}
+		return "'…'"
+	})
+}
+
 // decodeYAML parses data as one YAML document and returns its root node (nil
 // for an empty document). The YAML library is third-party code fed hostile
 // input; a panic in it becomes a problem, never a crash.
@@ -121,13 +137,13 @@ func decodeYAML(data []byte, p *problems) (root *yaml.Node, ok bool) {
 	case errors.Is(err, io.EOF):
 		return nil, true
 	case err != nil:
-		p.add("", "is not valid YAML: "+err.Error())
+		p.add("", "is not valid YAML: "+yamlMessage(err))
 		return nil, false
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 		if err != nil {
-			p.add("", "is not valid YAML: "+err.Error())
+			p.add("", "is not valid YAML: "+yamlMessage(err))
 		} else {
 			p.addAt("", extra.Line, "holds more than one YAML document (---); put all settings in one")
 		}

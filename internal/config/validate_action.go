@@ -22,7 +22,7 @@ func actionKeys(typ string) ([]string, bool) {
 	case "download":
 		return []string{"dest", "flatten", "preserve_mtime", "on_delete"}, true
 	case "exec":
-		return []string{"command", "env", "dir", "timeout"}, true
+		return []string{"command", "env", "inherit_env", "dir", "timeout"}, true
 	case "webhook":
 		return []string{"url", "headers", "secret", "secret_file", "timeout"}, true
 	case "move":

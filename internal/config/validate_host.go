@@ -91,7 +91,11 @@ func normalizeAddress(a string) (string, string) {
 	if a == "" {
 		return "", "is empty"
 	}
-	if strings.ContainsAny(a, " \t\r\n/@") {
+	if strings.Contains(a, "@") {
+		// Not quoted: "user:password@host" would show the password.
+		return "", "must be host or host:port, without a scheme, user or path (the value is not shown: it holds an @, perhaps with a password)"
+	}
+	if strings.ContainsAny(a, " \t\r\n/") {
 		return "", fmt.Sprintf("%q must be host or host:port, without a scheme, user or path", truncate(a, 80))
 	}
 	host, port, err := net.SplitHostPort(a)

@@ -88,7 +88,9 @@ func TestValidationRules(t *testing.T) {
 		// actions
 		{"action type required", act("{dest: /d}"), "watches[0].actions[0].type", "is required"},
 		{"action type typo", act("{type: downlaod, dest: /d}"), "watches[0].actions[0].type", `did you mean "download"?`},
-		{"foreign field", act("{type: log}, {type: exec, command: [/bin/x], dest: /d}"), "watches[0].actions[1].dest", "is not a setting of an exec action (exec takes command, env, dir, timeout)"},
+		{"foreign field", act("{type: log}, {type: exec, command: [/bin/x], dest: /d}"), "watches[0].actions[1].dest", "is not a setting of an exec action (exec takes command, env, inherit_env, dir, timeout)"},
+		{"inherit_env not bool", act("{type: exec, command: [/bin/x], inherit_env: yes please}"), "watches[0].actions[0].inherit_env", "must be true or false"},
+		{"inherit_env on webhook", act("{type: webhook, url: http://h, inherit_env: true}"), "watches[0].actions[0].inherit_env", "is not a setting of a webhook action"},
 		{"foreign field on log", act("{type: log, timeout: 5s}"), "watches[0].actions[0].timeout", "is not a setting of a log action (log takes no settings"},
 		{"action events", act("{type: log, events: [create, moved]}"), "watches[0].actions[0].events[1]", "is not one of"},
 		{"dest required", act("{type: download}"), "watches[0].actions[0].dest", "is required"},
@@ -288,6 +290,13 @@ func TestErrorsNeverShowSecrets(t *testing.T) {
 		act(`{type: webhook, url: "http://h", secret: {v: ` + secret + `}}`),
 		act(`{type: webhook, url: "http://h", headers: {X-A: "` + secret + `\r\n"}}`),
 		doc("address: h, user: u, private_key_passphrase: "+secret, okWatch, ""),
+		doc("address: sftp://u:"+secret+"@h, user: u, password: p", okWatch, ""),
+		doc("address: u:"+secret+"@h:22, user: u, password: p", okWatch, ""),
+		act(`{type: webhook, url: "ftp://u:` + secret + `@h/"}`),
+		doc("address: h, user: u, password: \""+secret, okWatch, ""),
+		doc("address: h, user: u, password: *"+secret, okWatch, ""),
+		doc("address: h, user: u, password: !"+secret+" x: y", okWatch, ""),
+		act(`{type: webhook, url: "https://h:` + secret + `/"}`),
 	} {
 		probs := problemsOf(t, d)
 		if msg := render(probs); strings.Contains(msg, secret) {
