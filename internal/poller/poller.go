@@ -126,10 +126,18 @@ type Outcome struct {
 // commits nothing. A scan error is reported in Outcome (Result "error"); the
 // returned error is for failures to load or commit state.
 func (p *Poller) ScanOnce(ctx context.Context, dryRun bool) (Outcome, error) {
+	return p.scanAt(ctx, dryRun, p.opt.Now())
+}
+
+// scanAt is ScanOnce for a scan that started at start. Settle and min_age
+// are judged at start, not at the end of the walk: Run schedules scans from
+// their starts, so a file first seen by one scan is settled exactly when a
+// later scan starts settle after it, and never waits an extra interval
+// because the walk took a moment.
+func (p *Poller) scanAt(ctx context.Context, dryRun bool, start time.Time) (Outcome, error) {
 	p.scanMu.Lock()
 	defer p.scanMu.Unlock()
 	w := p.opt.Watch
-	start := p.opt.Now()
 	p.mu.Lock()
 	err := p.load()
 	p.mu.Unlock()
@@ -153,7 +161,7 @@ func (p *Poller) ScanOnce(ctx context.Context, dryRun bool) (Outcome, error) {
 		p.log.Warn("scan partial: directories could not be listed; their entries keep their stored state",
 			zap.Int("dirs", len(so.dirErrors)), zap.Error(errorsJoin(so.dirErrors, 5)))
 	}
-	now := p.opt.Now()
+	now := start
 
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -299,7 +307,8 @@ func (p *Poller) toEvent(c diff.Change, now time.Time) event.Event {
 		Mode:       fmt.Sprintf("%04o", c.Entry.Mode&0o7777),
 		DetectedAt: now.UTC(),
 	}
-	if c.Prev != nil && (c.Type == event.Modify || c.Type == event.Delete || c.Type == event.Rename) {
+	// SPEC: prev only on modify and delete (a rename keeps size and mtime).
+	if c.Prev != nil && (c.Type == event.Modify || c.Type == event.Delete) {
 		e.Prev = &event.Prev{Size: c.Prev.Size, MTime: time.Unix(c.Prev.MTime, 0).UTC()}
 	}
 	if c.Type == event.Rename {
@@ -335,11 +344,11 @@ func (p *Poller) applyLocked(res diff.Result) {
 func (p *Poller) Run(ctx context.Context) {
 	interval := p.opt.Watch.Interval
 	for {
-		start := time.Now()
-		if _, err := p.ScanOnce(ctx, false); err != nil && ctx.Err() == nil {
+		start := p.opt.Now()
+		if _, err := p.scanAt(ctx, false, start); err != nil && ctx.Err() == nil {
 			p.log.Error("scan not committed", zap.Error(err))
 		}
-		wait := interval - time.Since(start)
+		wait := interval - p.opt.Now().Sub(start)
 		if wait < 0 {
 			wait = 0
 		}
