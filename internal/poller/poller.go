@@ -48,6 +48,12 @@ type Poller struct {
 
 	scanMu sync.Mutex // one ScanOnce at a time: overlapping scans would emit twice
 
+	commitFailing bool // the last commit failed (under scanMu)
+
+	// Run's rate limit of state failures in the log.
+	lastStateLog time.Time
+	suppressed   int
+
 	baselinePart int // snapshot entries per transaction of a large baseline
 
 	mu          sync.Mutex // guards the in-memory copy of the stored state
@@ -197,8 +203,7 @@ func (p *Poller) scanAt(ctx context.Context, dryRun bool, start time.Time) (Outc
 		}
 		if err != nil {
 			p.loaded = false // parts may be stored: reload before the next baseline
-			p.finish(ResultError, start)
-			return Outcome{Result: ResultError, Err: err}, fmt.Errorf("commit scan of watch %q: %w", w.Name, err)
+			return p.commitFailed(start, err)
 		}
 		committed, err := p.opt.Store.Commit(w.Name, state.Batch{
 			Set:                 set,
@@ -212,8 +217,11 @@ func (p *Poller) scanAt(ctx context.Context, dryRun bool, start time.Time) (Outc
 			if baseline {
 				p.loaded = false // parts may be stored: reload before the next baseline
 			}
-			p.finish(ResultError, start)
-			return Outcome{Result: ResultError, Err: err}, fmt.Errorf("commit scan of watch %q: %w", w.Name, err)
+			return p.commitFailed(start, err)
+		}
+		if p.commitFailing {
+			p.log.Info("state commits work again")
+			p.commitFailing = false
 		}
 		events = committed
 		if d.fresh != nil {
@@ -237,6 +245,33 @@ func (p *Poller) scanAt(ctx context.Context, dryRun bool, start time.Time) (Outc
 		p.opt.Notify()
 	}
 	return Outcome{Result: so.result, Events: events, DirErrors: so.dirErrors}, nil
+}
+
+// commitFailed ends a scan whose commit failed: an error scan, counted in
+// commit_errors_total. Nothing of it happened: the in-memory state is
+// unchanged, so the next scan finds the same changes and commits them.
+func (p *Poller) commitFailed(start time.Time, err error) (Outcome, error) {
+	p.commitFailing = true
+	p.opt.Metrics.CommitFailed(p.opt.Watch.Name)
+	p.finish(ResultError, start)
+	return Outcome{Result: ResultError, Err: err}, fmt.Errorf("commit scan of watch %q: %w", p.opt.Watch.Name, err)
+}
+
+// stateErrorEvery is how often Run logs a state failure that repeats scan
+// after scan (a full state disk fails every commit).
+const stateErrorEvery = time.Minute
+
+// logStateError logs a scan's state failure, at most once per
+// stateErrorEvery, saying how many were not logged since.
+func (p *Poller) logStateError(err error) {
+	now := p.opt.Now()
+	if !p.lastStateLog.IsZero() && now.Sub(p.lastStateLog) < stateErrorEvery {
+		p.suppressed++
+		return
+	}
+	p.log.Error("scan not committed: it emits nothing until a later scan commits", zap.Error(err),
+		zap.Int("not_logged_since_last", p.suppressed))
+	p.lastStateLog, p.suppressed = now, 0
 }
 
 // snapshotWriter is implemented by stores that can write a large baseline
@@ -346,7 +381,7 @@ func (p *Poller) Run(ctx context.Context) {
 	for {
 		start := p.opt.Now()
 		if _, err := p.scanAt(ctx, false, start); err != nil && ctx.Err() == nil {
-			p.log.Error("scan not committed", zap.Error(err))
+			p.logStateError(err)
 		}
 		wait := interval - p.opt.Now().Sub(start)
 		if wait < 0 {

@@ -6,6 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
 	"github.com/sftpwatchd/sftpwatchd/internal/poller"
 	"github.com/sftpwatchd/sftpwatchd/internal/sftpconn"
 )
@@ -61,5 +65,60 @@ func TestRenameHasNoPrev(t *testing.T) {
 	out := h.scanExpect(t, poller.ResultOK, "rename new.csv")
 	if len(out.Events) == 1 && (out.Events[0].Prev != nil || out.Events[0].OldRelPath != "old.csv") {
 		t.Errorf("rename event: prev %+v, old_rel_path %q; want no prev, old.csv", out.Events[0].Prev, out.Events[0].OldRelPath)
+	}
+}
+
+// TestCommitFailuresRateLimited: while every commit fails (a full state
+// disk), Run counts each failure in commit_errors_total, logs it at most
+// once a minute, and the first scan after the store works again commits
+// what happened meanwhile.
+func TestCommitFailuresRateLimited(t *testing.T) {
+	w := baseWatch()
+	w.Interval = 5 * time.Millisecond
+	h := newHarness(t, w)
+	core, logs := observer.New(zap.InfoLevel)
+	h.p = poller.New(poller.Options{Watch: w, Lister: h.f.lister(), Store: h.store, Metrics: h.m,
+		Now: h.clock.Now, Logger: zap.New(core)})
+	h.scanExpect(t, poller.ResultOK)
+	h.f.write(t, "a", "a", baseTime)
+	h.store.failing.Store(true)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); h.p.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	commitErrors := func() float64 { return testutil.ToFloat64(h.m.CommitErrorsTotal.WithLabelValues("w")) }
+	notCommitted := func() []observer.LoggedEntry { return logs.FilterMessageSnippet("scan not committed").All() }
+	waitUntil(t, "5 failed commits", func() bool { return commitErrors() >= 5 })
+	if n := len(notCommitted()); n != 1 {
+		t.Errorf("%d failures logged within a minute, want 1", n)
+	}
+	h.clock.Advance(61 * time.Second)
+	n := commitErrors()
+	waitUntil(t, "failed commits a minute later", func() bool { return commitErrors() >= n+2 })
+	if got := notCommitted(); len(got) != 2 {
+		t.Errorf("%d failures logged over a minute and a bit, want 2", len(got))
+	} else if s := got[1].ContextMap()["not_logged_since_last"]; s.(int64) < 4 {
+		t.Errorf("second log line counts %v failures not logged, want at least 4", s)
+	}
+	if got := testutil.ToFloat64(h.m.ScansTotal.WithLabelValues("w", "error")); got < commitErrors()-1 {
+		t.Errorf("scans_total{error} = %v for %v commit errors", got, commitErrors())
+	}
+	if len(h.outbox(t)) != 0 {
+		t.Fatal("events in the outbox while every commit failed")
+	}
+	h.store.failing.Store(false)
+	waitUntil(t, "the create committed", func() bool { return len(h.outbox(t)) == 1 })
+	waitUntil(t, "the recovery logged", func() bool { return logs.FilterMessage("state commits work again").Len() == 1 })
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
