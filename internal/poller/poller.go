@@ -24,6 +24,7 @@ import (
 type Store interface {
 	LoadInto(watch string, l state.SnapshotLoader) (*state.Watch, error)
 	Commit(watch string, b state.Batch) ([]event.Event, error)
+	ResetSnapshot(watch string) error
 }
 
 // Options configure a Poller.
@@ -62,6 +63,15 @@ type Poller struct {
 	snap        *snapshot.Tree
 	pending     map[string]diff.Pending
 	self        map[string]bool
+	basePending map[string]bool // dirs a baseline could not list (stored)
+	meta        metaChange      // for the next commit (set by load)
+}
+
+// metaChange is what the next commit stores besides a scan's own changes;
+// load sets it, a successful commit clears it.
+type metaChange struct {
+	filter, origin string        // to store; "" when the stored one is current
+	change         *filterChange // the coverage changed since the last commit
 }
 
 // New creates a poller; state is loaded lazily on the first scan.
@@ -98,10 +108,24 @@ func (p *Poller) load() error {
 	if p.loaded {
 		return nil
 	}
+	name := p.opt.Watch.Name
 	l := snapshot.NewLoader()
-	w, err := p.opt.Store.LoadInto(p.opt.Watch.Name, l)
+	w, err := p.opt.Store.LoadInto(name, l)
 	if err != nil {
-		return fmt.Errorf("load state of watch %q: %w", p.opt.Watch.Name, err)
+		return fmt.Errorf("load state of watch %q: %w", name, err)
+	}
+	origin := p.origin()
+	if w.Origin != "" && w.Origin != origin {
+		// Another tree: what is stored says nothing about it.
+		p.log.Info("the watch's host or path changed: it is a new watch, its snapshot is reset and its next scan is a first scan",
+			zap.String("was", w.Origin), zap.String("now", origin), zap.String("initial", p.opt.Watch.Initial))
+		if err := p.opt.Store.ResetSnapshot(name); err != nil {
+			return err
+		}
+		l = snapshot.NewLoader()
+		if w, err = p.opt.Store.LoadInto(name, l); err != nil {
+			return fmt.Errorf("load state of watch %q: %w", name, err)
+		}
 	}
 	p.initialized = w.Initialized
 	p.snap = l.Tree()
@@ -115,10 +139,31 @@ func (p *Poller) load() error {
 	for k := range w.SelfRemoved {
 		p.self[k] = true
 	}
+	p.basePending = make(map[string]bool, len(w.BaselinePending))
+	for _, d := range w.BaselinePending {
+		p.basePending[d] = true
+	}
+	p.meta = metaChange{}
+	if w.Origin != origin {
+		p.meta.origin = origin
+	}
+	// A state written before the filter was stored was produced by the
+	// filter in use in practice: it is recorded, and nothing is dropped.
+	if cur := coverageOf(p.opt.Watch).encode(); w.Filter != cur {
+		p.meta.filter = cur
+		if w.Filter != "" && w.Initialized {
+			if p.meta.change, err = p.changeFilter(w.Filter); err != nil {
+				return fmt.Errorf("load state of watch %q: %w", name, err)
+			}
+		}
+	}
 	p.loaded = true
-	p.opt.Metrics.SetSnapshotSize(p.opt.Watch.Name, p.snap.Len(), p.snap.Bytes())
+	p.opt.Metrics.SetSnapshotSize(name, p.snap.Len(), p.snap.Bytes())
 	return nil
 }
+
+// origin names the watch's remote tree in the state.
+func (p *Poller) origin() string { return p.opt.Watch.Host + ":" + p.opt.Watch.Path }
 
 // Outcome is what one scan did.
 type Outcome struct {
@@ -172,6 +217,7 @@ func (p *Poller) scanAt(ctx context.Context, dryRun bool, start time.Time) (Outc
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	prev, sc := d.finish(so.failed, p.pending, p.self)
+	q := p.quiet(prev, &sc, so.failed, baseline)
 	var res diff.Result
 	if baseline {
 		// baseline: record what is there, silently (and drop what a baseline
@@ -185,6 +231,10 @@ func (p *Poller) scanAt(ctx context.Context, dryRun bool, start time.Time) (Outc
 		slices.Sort(res.Removed)
 	} else {
 		res = diff.Compare(prev, sc, p.pending, p.self, now, compareOptions(w))
+		if len(q.silent) > 0 && res.Set == nil {
+			res.Set = make(diff.Snapshot, len(q.silent))
+		}
+		maps.Copy(res.Set, q.silent)
 	}
 	events := make([]event.Event, 0, len(res.Changes))
 	for _, c := range res.Changes {
@@ -193,7 +243,8 @@ func (p *Poller) scanAt(ctx context.Context, dryRun bool, start time.Time) (Outc
 	if dryRun {
 		return Outcome{Result: so.result, Events: events, DirErrors: so.dirErrors}, nil
 	}
-	if !res.Empty() || !p.initialized {
+	fc := p.meta.change
+	if !res.Empty() || !p.initialized || q.changed || p.meta != (metaChange{}) {
 		set := res.Set
 		if d.fresh != nil {
 			d.fresh.Trim() // before the parts add to the heap
@@ -205,14 +256,23 @@ func (p *Poller) scanAt(ctx context.Context, dryRun bool, start time.Time) (Outc
 			p.loaded = false // parts may be stored: reload before the next baseline
 			return p.commitFailed(start, err)
 		}
-		committed, err := p.opt.Store.Commit(w.Name, state.Batch{
+		b := state.Batch{
 			Set:                 set,
 			Removed:             res.Removed,
 			PendingSet:          res.PendingSet,
 			PendingRemoved:      res.PendingRemoved,
 			SelfRemovedConsumed: res.SelfRemovedConsumed,
 			Events:              events,
-		})
+			Filter:              p.meta.filter,
+			Origin:              p.meta.origin,
+			BaselinePending:     q.basePending,
+			SetBaselinePending:  q.changed,
+		}
+		if fc != nil {
+			b.Removed = append(slices.Clone(b.Removed), fc.dropped...)
+			b.PendingRemoved = append(slices.Clone(b.PendingRemoved), fc.droppedPending...)
+		}
+		committed, err := p.opt.Store.Commit(w.Name, b)
 		if err != nil {
 			if baseline {
 				p.loaded = false // parts may be stored: reload before the next baseline
@@ -234,6 +294,17 @@ func (p *Poller) scanAt(ctx context.Context, dryRun bool, start time.Time) (Outc
 			delete(p.self, k)
 		}
 		p.initialized = true
+		p.meta = metaChange{}
+		if q.changed {
+			clear(p.basePending)
+			for _, d := range q.basePending {
+				p.basePending[d] = true
+			}
+		}
+		if fc != nil {
+			p.log.Info("filter changed: entries it no longer covers left the state silently, entries it newly covers were taken as a first scan takes them",
+				zap.Int("dropped", len(fc.dropped)), zap.Int("added", q.added), zap.String("initial", w.Initial))
+		}
 	}
 	p.finish(so.result, start)
 	p.log.Debug("scan finished", zap.String("result", so.result), zap.Int("entries", d.entries),
