@@ -20,7 +20,7 @@ import (
 type coverage struct {
 	Include        []string `json:"include,omitempty"`
 	Exclude        []string `json:"exclude,omitempty"`
-	Types          []string `json:"types"`
+	Types          []string `json:"types,omitempty"` // none: every type
 	MaxDepth       int      `json:"max_depth"` // 0: unlimited; 1 when not recursive
 	FollowSymlinks bool     `json:"follow_symlinks,omitempty"`
 }
@@ -30,9 +30,6 @@ type coverage struct {
 func coverageOf(w config.Watch) coverage {
 	c := coverage{Include: w.Include, Exclude: w.Exclude, MaxDepth: w.MaxDepth, FollowSymlinks: w.FollowSymlinks}
 	c.Types = slices.Clone(w.Types)
-	if len(c.Types) == 0 {
-		c.Types = []string{"dir", "file", "symlink"}
-	}
 	slices.Sort(c.Types)
 	c.Types = slices.Compact(c.Types)
 	if !w.Recursive {
