@@ -21,7 +21,7 @@ type coverage struct {
 	Include        []string `json:"include,omitempty"`
 	Exclude        []string `json:"exclude,omitempty"`
 	Types          []string `json:"types,omitempty"` // none: every type
-	MaxDepth       int      `json:"max_depth"` // 0: unlimited; 1 when not recursive
+	MaxDepth       int      `json:"max_depth"`       // 0: unlimited; 1 when not recursive
 	FollowSymlinks bool     `json:"follow_symlinks,omitempty"`
 }
 
