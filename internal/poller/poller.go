@@ -63,7 +63,8 @@ type Poller struct {
 	snap        *snapshot.Tree
 	pending     map[string]diff.Pending
 	self        map[string]bool
-	basePending map[string]bool // dirs a baseline could not list (stored)
+	selfDone    map[string]time.Time // self-removals confirmed done, and when
+	basePending map[string]bool      // dirs a baseline could not list (stored)
 	meta        metaChange      // for the next commit (set by load)
 }
 
@@ -95,6 +96,7 @@ func (p *Poller) MarkSelfRemoved(rel string) {
 		p.self = map[string]bool{}
 	}
 	p.self[rel] = true
+	delete(p.selfDone, rel)
 }
 
 // UnmarkSelfRemoved undoes MarkSelfRemoved.
@@ -102,6 +104,23 @@ func (p *Poller) UnmarkSelfRemoved(rel string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	delete(p.self, rel)
+	delete(p.selfDone, rel)
+}
+
+// ConfirmSelfRemoved tells the poller that the move or delete of rel that
+// MarkSelfRemoved announced succeeded at at (already persisted in the
+// store): rel seen by a scan that started later was uploaded again, and is
+// a new file even with the same size and mtime.
+func (p *Poller) ConfirmSelfRemoved(rel string, at time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.self[rel] {
+		return
+	}
+	if p.selfDone == nil {
+		p.selfDone = map[string]time.Time{}
+	}
+	p.selfDone[rel] = at
 }
 
 func (p *Poller) load() error {
@@ -139,6 +158,10 @@ func (p *Poller) load() error {
 	for k := range w.SelfRemoved {
 		p.self[k] = true
 	}
+	if p.selfDone == nil {
+		p.selfDone = map[string]time.Time{}
+	}
+	maps.Copy(p.selfDone, w.SelfRemovedDone)
 	p.basePending = make(map[string]bool, len(w.BaselinePending))
 	for _, d := range w.BaselinePending {
 		p.basePending[d] = true
@@ -230,7 +253,9 @@ func (p *Poller) scanAt(ctx context.Context, dryRun bool, start time.Time) (Outc
 		}
 		slices.Sort(res.Removed)
 	} else {
-		res = diff.Compare(prev, sc, p.pending, p.self, now, compareOptions(w))
+		reup, self := p.reuploads(prev, sc, start)
+		res = diff.Compare(prev, sc, p.pending, self, now, compareOptions(w))
+		reuploaded(&res, reup)
 		if len(q.silent) > 0 && res.Set == nil {
 			res.Set = make(diff.Snapshot, len(q.silent))
 		}
@@ -292,6 +317,7 @@ func (p *Poller) scanAt(ctx context.Context, dryRun bool, start time.Time) (Outc
 		}
 		for _, k := range res.SelfRemovedConsumed {
 			delete(p.self, k)
+			delete(p.selfDone, k)
 		}
 		p.initialized = true
 		p.meta = metaChange{}
@@ -316,6 +342,51 @@ func (p *Poller) scanAt(ctx context.Context, dryRun bool, start time.Time) (Outc
 		p.opt.Notify()
 	}
 	return Outcome{Result: so.result, Events: events, DirErrors: so.dirErrors}, nil
+}
+
+// reuploads finds the paths the daemon moved or deleted (confirmed before
+// the scan started) that the scan sees again: they were uploaded again.
+// Each leaves prev, so that Compare takes it as new (a create, after
+// settle), and the self-removed set handed to Compare (returned) goes
+// without them. The keys map to whether they were stored.
+func (p *Poller) reuploads(prev diff.Snapshot, sc diff.Scan, start time.Time) (map[string]bool, map[string]bool) {
+	var reup map[string]bool
+	for k, at := range p.selfDone {
+		if _, seen := sc.Entries[k]; !seen || !p.self[k] || !start.After(at) {
+			continue
+		}
+		if reup == nil {
+			reup = map[string]bool{}
+		}
+		_, stored := prev[k]
+		reup[k] = stored
+		delete(prev, k)
+	}
+	if reup == nil {
+		return nil, p.self
+	}
+	self := maps.Clone(p.self)
+	for k := range reup {
+		delete(self, k)
+	}
+	return reup, self
+}
+
+// reuploaded completes res for the re-uploaded paths: their markers are
+// consumed, and a stored entry that is not replaced at once (the create is
+// still settling) leaves the snapshot, so that the create comes later.
+func reuploaded(res *diff.Result, reup map[string]bool) {
+	if len(reup) == 0 {
+		return
+	}
+	for k, stored := range reup {
+		res.SelfRemovedConsumed = append(res.SelfRemovedConsumed, k)
+		if _, set := res.Set[k]; stored && !set {
+			res.Removed = append(res.Removed, k)
+		}
+	}
+	slices.Sort(res.SelfRemovedConsumed)
+	slices.Sort(res.Removed)
 }
 
 // commitFailed ends a scan whose commit failed: an error scan, counted in

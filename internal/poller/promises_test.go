@@ -122,3 +122,53 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestReuploadAfterSelfRemoval: a file the daemon moved or deleted and
+// that is uploaded again under the same name, with the same size and
+// mtime, is a create, whether or not a scan saw it gone in between, and
+// even across a restart; a scan before the removal finished sees nothing.
+func TestReuploadAfterSelfRemoval(t *testing.T) {
+	w := baseWatch()
+	w.Types = []string{"file"}
+	for _, tc := range []struct {
+		name          string
+		scanInBetween bool
+		restart       bool
+	}{
+		{"seen gone in between", true, false},
+		{"uploaded again before the next scan", false, false},
+		{"uploaded again before a restart", false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, w)
+			h.f.write(t, "x.csv", "same", baseTime)
+			h.scanExpect(t, poller.ResultOK)
+			// The move action: mark, (a scan may run here), move, confirm.
+			if err := h.store.MarkSelfRemoved("w", "x.csv"); err != nil {
+				t.Fatal(err)
+			}
+			h.p.MarkSelfRemoved("x.csv")
+			h.scanExpect(t, poller.ResultOK) // still there: nothing
+			h.f.remove(t, "x.csv")
+			at := h.clock.Now()
+			if err := h.store.ConfirmSelfRemoved("w", "x.csv", at); err != nil {
+				t.Fatal(err)
+			}
+			h.p.ConfirmSelfRemoved("x.csv", at)
+			h.clock.Advance(time.Second)
+			if tc.scanInBetween {
+				h.scanExpect(t, poller.ResultOK) // gone: no delete
+			}
+			h.f.write(t, "x.csv", "same", baseTime)
+			if tc.restart {
+				h.p = h.newPoller()
+			}
+			h.scanExpect(t, poller.ResultOK, "create x.csv")
+			if st := h.load(t); len(st.SelfRemoved) != 0 {
+				t.Errorf("self-removed markers left: %v", st.SelfRemoved)
+			}
+			h.f.remove(t, "x.csv")
+			h.scanExpect(t, poller.ResultOK, "delete x.csv") // tracked as any file
+		})
+	}
+}

@@ -3,6 +3,7 @@ package state
 import (
 	"encoding/json"
 	"fmt"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -19,6 +20,9 @@ type Watch struct {
 	Pending     map[string]diff.Pending
 	// SelfRemoved holds paths the daemon moved or deleted itself.
 	SelfRemoved map[string]bool
+	// SelfRemovedDone holds, for the self-removed paths whose removal was
+	// confirmed, when it was.
+	SelfRemovedDone map[string]time.Time
 	// Filter is what decided the watch's coverage when the snapshot was
 	// last committed (the poller's encoding; "" in a state written before
 	// it was stored).
@@ -109,8 +113,14 @@ func (s *Store) LoadInto(watch string, l SnapshotLoader) (*Watch, error) {
 		}
 
 		w.SelfRemoved = make(map[string]bool, b.self.Stats().KeyN)
-		return b.self.ForEach(func(k, _ []byte) error {
+		return b.self.ForEach(func(k, v []byte) error {
 			w.SelfRemoved[string(k)] = true
+			if at, ok := selfDone(v); ok {
+				if w.SelfRemovedDone == nil {
+					w.SelfRemovedDone = map[string]time.Time{}
+				}
+				w.SelfRemovedDone[string(k)] = at
+			}
 			return nil
 		})
 	})
