@@ -307,8 +307,8 @@ func TestStateDiskFull(t *testing.T) {
 	if v := metric(t, addr, `sftpwatchd_scans_total{result="error",watch="in"}`); v == "" || v == "0" {
 		t.Errorf("scans_total{error} = %q while commits fail", v)
 	}
-	if got := strings.Count(d.logs(), "scan not committed"); got != 1 {
-		t.Errorf("%d 'scan not committed' log lines within a minute, want 1", got)
+	if got := strings.Count(d.logs(), "scan not committed"); got != 1 || !strings.Contains(d.logs(), "no space left on device") {
+		t.Errorf("%d 'scan not committed' log lines within a minute (want 1, saying the disk is full):\n%s", got, d.logs())
 	}
 	if evs := received(t, recv); len(evs) != 0 {
 		t.Fatalf("%d events delivered while nothing could be committed", len(evs))
