@@ -65,7 +65,7 @@ type Poller struct {
 	self        map[string]bool
 	selfDone    map[string]time.Time // self-removals confirmed done, and when
 	basePending map[string]bool      // dirs a baseline could not list (stored)
-	meta        metaChange      // for the next commit (set by load)
+	meta        metaChange           // for the next commit (set by load)
 }
 
 // metaChange is what the next commit stores besides a scan's own changes;
