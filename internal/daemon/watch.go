@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -59,6 +61,53 @@ func (s selfRemovals) UnmarkSelfRemoved(watch, rel string) error {
 	return s.store.UnmarkSelfRemoved(watch, rel)
 }
 
+// confirmingRemote is the remote the actions of a watch use: a successful
+// rename or remove of a path in the watched tree confirms its self-removal
+// marker (store first, then poller), so that the path seen again by a
+// later scan is a re-upload, a new file (SPEC §4).
+type confirmingRemote struct {
+	actions.Remote
+	watch, root string
+	store       *state.Store
+	poller      *poller.Poller
+	log         *zap.Logger
+}
+
+func (r confirmingRemote) Rename(ctx context.Context, oldpath, newpath string) error {
+	if err := r.Remote.Rename(ctx, oldpath, newpath); err != nil {
+		return err
+	}
+	r.confirm(oldpath)
+	return nil
+}
+
+func (r confirmingRemote) Remove(ctx context.Context, p string) error {
+	if err := r.Remote.Remove(ctx, p); err != nil {
+		return err
+	}
+	r.confirm(p)
+	return nil
+}
+
+// confirm records that remote path p is gone because of the daemon. A
+// failure only loses the confirmation: the marker still keeps the path's
+// disappearance from being a delete, and the operation itself succeeded.
+func (r confirmingRemote) confirm(p string) {
+	rel, ok := strings.CutPrefix(path.Clean(p), r.root+"/")
+	if r.root == "/" {
+		rel, ok = strings.CutPrefix(path.Clean(p), "/")
+	}
+	if !ok || rel == "" {
+		return
+	}
+	at := time.Now()
+	if err := r.store.ConfirmSelfRemoved(r.watch, rel, at); err != nil {
+		r.log.Warn("cannot record that the daemon removed a path; a re-upload of it with the same size and mtime will not be seen until it changes", zap.String("path", p), zap.Error(err))
+		return
+	}
+	r.poller.ConfirmSelfRemoved(rel, at)
+}
+
 // buildWatch constructs a watch over pool. On error nothing is left open.
 func buildWatch(w config.Watch, host config.Host, pool *sftpconn.Pool, d Deps) (*watch, error) {
 	// poller, dispatcher and actions each scope the logger with the watch
@@ -84,10 +133,11 @@ func buildWatch(w config.Watch, host config.Host, pool *sftpconn.Pool, d Deps) (
 		},
 	})
 	deps := actions.Deps{
-		Watch:   w.Name,
-		Host:    w.Host,
-		Root:    w.Path,
-		Remote:  pool,
+		Watch: w.Name,
+		Host:  w.Host,
+		Root:  w.Path,
+		Remote: confirmingRemote{Remote: pool, watch: w.Name, root: path.Clean(w.Path), store: d.Store,
+			poller: wt.poller, log: wt.log},
 		Self:    selfRemovals{store: d.Store, poller: wt.poller},
 		Logger:  log,
 		Metrics: d.Metrics,

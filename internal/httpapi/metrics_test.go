@@ -41,6 +41,7 @@ var specMetrics = []struct {
 	{"sftp_connections", dto.MetricType_GAUGE, []string{"host"}},
 	{"sftp_dials_total", dto.MetricType_COUNTER, []string{"host", "result"}},
 	{"build_info", dto.MetricType_GAUGE, []string{"version", "goversion"}},
+	{"commit_errors_total", dto.MetricType_COUNTER, []string{"watch"}}, // SPEC §4 "State you can trust"
 }
 
 // touchAll moves every SPEC metric once, through the metrics helpers, the
@@ -61,6 +62,7 @@ func touchAll(m *metrics.Metrics) {
 	m.DownloadedBytes("incoming", 4096)
 	m.Dialed("partner", nil)
 	m.ConnectionOpened("partner")
+	m.CommitFailed("incoming")
 }
 
 // scrape starts a server over a fresh registry with every metric touched and

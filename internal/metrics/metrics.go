@@ -31,6 +31,7 @@ type Metrics struct {
 	SFTPConnections    *prometheus.GaugeVec     // host
 	SFTPDialsTotal     *prometheus.CounterVec   // host, result
 	BuildInfo          *prometheus.GaugeVec     // version, goversion
+	CommitErrorsTotal  *prometheus.CounterVec   // watch
 }
 
 // New creates the collectors and registers them with reg.
@@ -68,10 +69,13 @@ func New(reg prometheus.Registerer, version string) *Metrics {
 			Help: "SSH dials to the host by result."}, []string{"host", "result"}),
 		BuildInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "build_info",
 			Help: "Always 1; labels carry the version and the Go version."}, []string{"version", "goversion"}),
+		CommitErrorsTotal: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "commit_errors_total",
+			Help: "Scans whose changes could not be committed to the state file (disk full, I/O error); such a scan emits nothing and counts as an error scan."}, []string{"watch"}),
 	}
 	reg.MustRegister(m.ScansTotal, m.ScanDuration, m.WatchEntries, m.WatchBytes, m.EventsTotal,
 		m.EventsPending, m.ActionsTotal, m.ActionDuration, m.DeadLetters, m.LastScanSuccess,
-		m.LastEvent, m.DownloadBytesTotal, m.SFTPConnections, m.SFTPDialsTotal, m.BuildInfo)
+		m.LastEvent, m.DownloadBytesTotal, m.SFTPConnections, m.SFTPDialsTotal, m.BuildInfo,
+		m.CommitErrorsTotal)
 	m.BuildInfo.WithLabelValues(version, runtime.Version()).Set(1)
 	return m
 }

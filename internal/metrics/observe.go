@@ -43,6 +43,7 @@ func (m *Metrics) InitWatch(watch string) {
 	m.EventsPending.WithLabelValues(watch)
 	m.DeadLetters.WithLabelValues(watch)
 	m.DownloadBytesTotal.WithLabelValues(watch)
+	m.CommitErrorsTotal.WithLabelValues(watch)
 }
 
 // InitAction creates the result series of one action type of a watch with
@@ -76,7 +77,7 @@ func (m *Metrics) ForgetWatch(watch string) {
 	for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{
 		m.ScansTotal, m.ScanDuration, m.WatchEntries, m.WatchBytes, m.EventsTotal,
 		m.EventsPending, m.ActionsTotal, m.ActionDuration, m.DeadLetters,
-		m.LastScanSuccess, m.LastEvent, m.DownloadBytesTotal,
+		m.LastScanSuccess, m.LastEvent, m.DownloadBytesTotal, m.CommitErrorsTotal,
 	} {
 		v.DeletePartialMatch(l)
 	}
@@ -104,6 +105,14 @@ func (m *Metrics) ScanFinished(watch, result string, took time.Duration, at time
 	if result == ScanOK || result == ScanPartial {
 		m.LastScanSuccess.WithLabelValues(watch).Set(unixSeconds(at))
 	}
+}
+
+// CommitFailed counts a scan whose changes could not be committed.
+func (m *Metrics) CommitFailed(watch string) {
+	if m == nil {
+		return
+	}
+	m.CommitErrorsTotal.WithLabelValues(watch).Inc()
 }
 
 // SetSnapshotSize sets the entries and total bytes a watch tracks.

@@ -179,13 +179,14 @@ type countingStore struct {
 	*state.Store
 	commits  atomic.Int64
 	failNext atomic.Bool
+	failing  atomic.Bool // every Commit fails while set
 }
 
 var _ poller.Store = (*countingStore)(nil)
 
 func (c *countingStore) Commit(watch string, b state.Batch) ([]event.Event, error) {
 	c.commits.Add(1)
-	if c.failNext.CompareAndSwap(true, false) {
+	if c.failNext.CompareAndSwap(true, false) || c.failing.Load() {
 		return nil, errInjected
 	}
 	return c.Store.Commit(watch, b)

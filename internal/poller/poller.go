@@ -24,6 +24,7 @@ import (
 type Store interface {
 	LoadInto(watch string, l state.SnapshotLoader) (*state.Watch, error)
 	Commit(watch string, b state.Batch) ([]event.Event, error)
+	ResetSnapshot(watch string) error
 }
 
 // Options configure a Poller.
@@ -48,6 +49,12 @@ type Poller struct {
 
 	scanMu sync.Mutex // one ScanOnce at a time: overlapping scans would emit twice
 
+	commitFailing bool // the last commit failed (under scanMu)
+
+	// Run's rate limit of state failures in the log.
+	lastStateLog time.Time
+	suppressed   int
+
 	baselinePart int // snapshot entries per transaction of a large baseline
 
 	mu          sync.Mutex // guards the in-memory copy of the stored state
@@ -56,6 +63,16 @@ type Poller struct {
 	snap        *snapshot.Tree
 	pending     map[string]diff.Pending
 	self        map[string]bool
+	selfDone    map[string]time.Time // self-removals confirmed done, and when
+	basePending map[string]bool      // dirs a baseline could not list (stored)
+	meta        metaChange           // for the next commit (set by load)
+}
+
+// metaChange is what the next commit stores besides a scan's own changes;
+// load sets it, a successful commit clears it.
+type metaChange struct {
+	filter, origin string        // to store; "" when the stored one is current
+	change         *filterChange // the coverage changed since the last commit
 }
 
 // New creates a poller; state is loaded lazily on the first scan.
@@ -79,6 +96,7 @@ func (p *Poller) MarkSelfRemoved(rel string) {
 		p.self = map[string]bool{}
 	}
 	p.self[rel] = true
+	delete(p.selfDone, rel)
 }
 
 // UnmarkSelfRemoved undoes MarkSelfRemoved.
@@ -86,16 +104,47 @@ func (p *Poller) UnmarkSelfRemoved(rel string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	delete(p.self, rel)
+	delete(p.selfDone, rel)
+}
+
+// ConfirmSelfRemoved tells the poller that the move or delete of rel that
+// MarkSelfRemoved announced succeeded at at (already persisted in the
+// store): rel seen by a scan that started later was uploaded again, and is
+// a new file even with the same size and mtime.
+func (p *Poller) ConfirmSelfRemoved(rel string, at time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.self[rel] {
+		return
+	}
+	if p.selfDone == nil {
+		p.selfDone = map[string]time.Time{}
+	}
+	p.selfDone[rel] = at
 }
 
 func (p *Poller) load() error {
 	if p.loaded {
 		return nil
 	}
+	name := p.opt.Watch.Name
 	l := snapshot.NewLoader()
-	w, err := p.opt.Store.LoadInto(p.opt.Watch.Name, l)
+	w, err := p.opt.Store.LoadInto(name, l)
 	if err != nil {
-		return fmt.Errorf("load state of watch %q: %w", p.opt.Watch.Name, err)
+		return fmt.Errorf("load state of watch %q: %w", name, err)
+	}
+	origin := p.origin()
+	if w.Origin != "" && w.Origin != origin {
+		// Another tree: what is stored says nothing about it.
+		p.log.Info("the watch's host or path changed: it is a new watch, its snapshot is reset and its next scan is a first scan",
+			zap.String("was", w.Origin), zap.String("now", origin), zap.String("initial", p.opt.Watch.Initial))
+		if err := p.opt.Store.ResetSnapshot(name); err != nil {
+			return err
+		}
+		l = snapshot.NewLoader()
+		if w, err = p.opt.Store.LoadInto(name, l); err != nil {
+			return fmt.Errorf("load state of watch %q: %w", name, err)
+		}
 	}
 	p.initialized = w.Initialized
 	p.snap = l.Tree()
@@ -109,10 +158,35 @@ func (p *Poller) load() error {
 	for k := range w.SelfRemoved {
 		p.self[k] = true
 	}
+	if p.selfDone == nil {
+		p.selfDone = map[string]time.Time{}
+	}
+	maps.Copy(p.selfDone, w.SelfRemovedDone)
+	p.basePending = make(map[string]bool, len(w.BaselinePending))
+	for _, d := range w.BaselinePending {
+		p.basePending[d] = true
+	}
+	p.meta = metaChange{}
+	if w.Origin != origin {
+		p.meta.origin = origin
+	}
+	// A state written before the filter was stored was produced by the
+	// filter in use in practice: it is recorded, and nothing is dropped.
+	if cur := coverageOf(p.opt.Watch).encode(); w.Filter != cur {
+		p.meta.filter = cur
+		if w.Filter != "" && w.Initialized {
+			if p.meta.change, err = p.changeFilter(w.Filter); err != nil {
+				return fmt.Errorf("load state of watch %q: %w", name, err)
+			}
+		}
+	}
 	p.loaded = true
-	p.opt.Metrics.SetSnapshotSize(p.opt.Watch.Name, p.snap.Len(), p.snap.Bytes())
+	p.opt.Metrics.SetSnapshotSize(name, p.snap.Len(), p.snap.Bytes())
 	return nil
 }
+
+// origin names the watch's remote tree in the state.
+func (p *Poller) origin() string { return p.opt.Watch.Host + ":" + p.opt.Watch.Path }
 
 // Outcome is what one scan did.
 type Outcome struct {
@@ -126,10 +200,18 @@ type Outcome struct {
 // commits nothing. A scan error is reported in Outcome (Result "error"); the
 // returned error is for failures to load or commit state.
 func (p *Poller) ScanOnce(ctx context.Context, dryRun bool) (Outcome, error) {
+	return p.scanAt(ctx, dryRun, p.opt.Now())
+}
+
+// scanAt is ScanOnce for a scan that started at start. Settle and min_age
+// are judged at start, not at the end of the walk: Run schedules scans from
+// their starts, so a file first seen by one scan is settled exactly when a
+// later scan starts settle after it, and never waits an extra interval
+// because the walk took a moment.
+func (p *Poller) scanAt(ctx context.Context, dryRun bool, start time.Time) (Outcome, error) {
 	p.scanMu.Lock()
 	defer p.scanMu.Unlock()
 	w := p.opt.Watch
-	start := p.opt.Now()
 	p.mu.Lock()
 	err := p.load()
 	p.mu.Unlock()
@@ -153,11 +235,12 @@ func (p *Poller) ScanOnce(ctx context.Context, dryRun bool) (Outcome, error) {
 		p.log.Warn("scan partial: directories could not be listed; their entries keep their stored state",
 			zap.Int("dirs", len(so.dirErrors)), zap.Error(errorsJoin(so.dirErrors, 5)))
 	}
-	now := p.opt.Now()
+	now := start
 
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	prev, sc := d.finish(so.failed, p.pending, p.self)
+	q := p.quiet(prev, &sc, so.failed, baseline)
 	var res diff.Result
 	if baseline {
 		// baseline: record what is there, silently (and drop what a baseline
@@ -170,7 +253,13 @@ func (p *Poller) ScanOnce(ctx context.Context, dryRun bool) (Outcome, error) {
 		}
 		slices.Sort(res.Removed)
 	} else {
-		res = diff.Compare(prev, sc, p.pending, p.self, now, compareOptions(w))
+		reup, self := p.reuploads(prev, sc, start)
+		res = diff.Compare(prev, sc, p.pending, self, now, compareOptions(w))
+		reuploaded(&res, reup)
+		if len(q.silent) > 0 && res.Set == nil {
+			res.Set = make(diff.Snapshot, len(q.silent))
+		}
+		maps.Copy(res.Set, q.silent)
 	}
 	events := make([]event.Event, 0, len(res.Changes))
 	for _, c := range res.Changes {
@@ -179,7 +268,8 @@ func (p *Poller) ScanOnce(ctx context.Context, dryRun bool) (Outcome, error) {
 	if dryRun {
 		return Outcome{Result: so.result, Events: events, DirErrors: so.dirErrors}, nil
 	}
-	if !res.Empty() || !p.initialized {
+	fc := p.meta.change
+	if !res.Empty() || !p.initialized || q.changed || p.meta != (metaChange{}) {
 		set := res.Set
 		if d.fresh != nil {
 			d.fresh.Trim() // before the parts add to the heap
@@ -189,23 +279,34 @@ func (p *Poller) ScanOnce(ctx context.Context, dryRun bool) (Outcome, error) {
 		}
 		if err != nil {
 			p.loaded = false // parts may be stored: reload before the next baseline
-			p.finish(ResultError, start)
-			return Outcome{Result: ResultError, Err: err}, fmt.Errorf("commit scan of watch %q: %w", w.Name, err)
+			return p.commitFailed(start, err)
 		}
-		committed, err := p.opt.Store.Commit(w.Name, state.Batch{
+		b := state.Batch{
 			Set:                 set,
 			Removed:             res.Removed,
 			PendingSet:          res.PendingSet,
 			PendingRemoved:      res.PendingRemoved,
 			SelfRemovedConsumed: res.SelfRemovedConsumed,
 			Events:              events,
-		})
+			Filter:              p.meta.filter,
+			Origin:              p.meta.origin,
+			BaselinePending:     q.basePending,
+			SetBaselinePending:  q.changed,
+		}
+		if fc != nil {
+			b.Removed = append(slices.Clone(b.Removed), fc.dropped...)
+			b.PendingRemoved = append(slices.Clone(b.PendingRemoved), fc.droppedPending...)
+		}
+		committed, err := p.opt.Store.Commit(w.Name, b)
 		if err != nil {
 			if baseline {
 				p.loaded = false // parts may be stored: reload before the next baseline
 			}
-			p.finish(ResultError, start)
-			return Outcome{Result: ResultError, Err: err}, fmt.Errorf("commit scan of watch %q: %w", w.Name, err)
+			return p.commitFailed(start, err)
+		}
+		if p.commitFailing {
+			p.log.Info("state commits work again")
+			p.commitFailing = false
 		}
 		events = committed
 		if d.fresh != nil {
@@ -216,8 +317,20 @@ func (p *Poller) ScanOnce(ctx context.Context, dryRun bool) (Outcome, error) {
 		}
 		for _, k := range res.SelfRemovedConsumed {
 			delete(p.self, k)
+			delete(p.selfDone, k)
 		}
 		p.initialized = true
+		p.meta = metaChange{}
+		if q.changed {
+			clear(p.basePending)
+			for _, d := range q.basePending {
+				p.basePending[d] = true
+			}
+		}
+		if fc != nil {
+			p.log.Info("filter changed: entries it no longer covers left the state silently, entries it newly covers were taken as a first scan takes them",
+				zap.Int("dropped", len(fc.dropped)), zap.Int("added", q.added), zap.String("initial", w.Initial))
+		}
 	}
 	p.finish(so.result, start)
 	p.log.Debug("scan finished", zap.String("result", so.result), zap.Int("entries", d.entries),
@@ -229,6 +342,78 @@ func (p *Poller) ScanOnce(ctx context.Context, dryRun bool) (Outcome, error) {
 		p.opt.Notify()
 	}
 	return Outcome{Result: so.result, Events: events, DirErrors: so.dirErrors}, nil
+}
+
+// reuploads finds the paths the daemon moved or deleted (confirmed before
+// the scan started) that the scan sees again: they were uploaded again.
+// Each leaves prev, so that Compare takes it as new (a create, after
+// settle), and the self-removed set handed to Compare (returned) goes
+// without them. The keys map to whether they were stored.
+func (p *Poller) reuploads(prev diff.Snapshot, sc diff.Scan, start time.Time) (map[string]bool, map[string]bool) {
+	var reup map[string]bool
+	for k, at := range p.selfDone {
+		if _, seen := sc.Entries[k]; !seen || !p.self[k] || !start.After(at) {
+			continue
+		}
+		if reup == nil {
+			reup = map[string]bool{}
+		}
+		_, stored := prev[k]
+		reup[k] = stored
+		delete(prev, k)
+	}
+	if reup == nil {
+		return nil, p.self
+	}
+	self := maps.Clone(p.self)
+	for k := range reup {
+		delete(self, k)
+	}
+	return reup, self
+}
+
+// reuploaded completes res for the re-uploaded paths: their markers are
+// consumed, and a stored entry that is not replaced at once (the create is
+// still settling) leaves the snapshot, so that the create comes later.
+func reuploaded(res *diff.Result, reup map[string]bool) {
+	if len(reup) == 0 {
+		return
+	}
+	for k, stored := range reup {
+		res.SelfRemovedConsumed = append(res.SelfRemovedConsumed, k)
+		if _, set := res.Set[k]; stored && !set {
+			res.Removed = append(res.Removed, k)
+		}
+	}
+	slices.Sort(res.SelfRemovedConsumed)
+	slices.Sort(res.Removed)
+}
+
+// commitFailed ends a scan whose commit failed: an error scan, counted in
+// commit_errors_total. Nothing of it happened: the in-memory state is
+// unchanged, so the next scan finds the same changes and commits them.
+func (p *Poller) commitFailed(start time.Time, err error) (Outcome, error) {
+	p.commitFailing = true
+	p.opt.Metrics.CommitFailed(p.opt.Watch.Name)
+	p.finish(ResultError, start)
+	return Outcome{Result: ResultError, Err: err}, fmt.Errorf("commit scan of watch %q: %w", p.opt.Watch.Name, err)
+}
+
+// stateErrorEvery is how often Run logs a state failure that repeats scan
+// after scan (a full state disk fails every commit).
+const stateErrorEvery = time.Minute
+
+// logStateError logs a scan's state failure, at most once per
+// stateErrorEvery, saying how many were not logged since.
+func (p *Poller) logStateError(err error) {
+	now := p.opt.Now()
+	if !p.lastStateLog.IsZero() && now.Sub(p.lastStateLog) < stateErrorEvery {
+		p.suppressed++
+		return
+	}
+	p.log.Error("scan not committed: it emits nothing until a later scan commits", zap.Error(err),
+		zap.Int("not_logged_since_last", p.suppressed))
+	p.lastStateLog, p.suppressed = now, 0
 }
 
 // snapshotWriter is implemented by stores that can write a large baseline
@@ -299,7 +484,8 @@ func (p *Poller) toEvent(c diff.Change, now time.Time) event.Event {
 		Mode:       fmt.Sprintf("%04o", c.Entry.Mode&0o7777),
 		DetectedAt: now.UTC(),
 	}
-	if c.Prev != nil && (c.Type == event.Modify || c.Type == event.Delete || c.Type == event.Rename) {
+	// SPEC: prev only on modify and delete (a rename keeps size and mtime).
+	if c.Prev != nil && (c.Type == event.Modify || c.Type == event.Delete) {
 		e.Prev = &event.Prev{Size: c.Prev.Size, MTime: time.Unix(c.Prev.MTime, 0).UTC()}
 	}
 	if c.Type == event.Rename {
@@ -335,11 +521,11 @@ func (p *Poller) applyLocked(res diff.Result) {
 func (p *Poller) Run(ctx context.Context) {
 	interval := p.opt.Watch.Interval
 	for {
-		start := time.Now()
-		if _, err := p.ScanOnce(ctx, false); err != nil && ctx.Err() == nil {
-			p.log.Error("scan not committed", zap.Error(err))
+		start := p.opt.Now()
+		if _, err := p.scanAt(ctx, false, start); err != nil && ctx.Err() == nil {
+			p.logStateError(err)
 		}
-		wait := interval - time.Since(start)
+		wait := interval - p.opt.Now().Sub(start)
 		if wait < 0 {
 			wait = 0
 		}

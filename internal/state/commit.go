@@ -2,6 +2,7 @@ package state
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"time"
@@ -23,12 +24,20 @@ type Batch struct {
 	// Events get their IDs from Commit; they must not carry one already.
 	// An empty Watch field is set to the watch committed to.
 	Events []event.Event
+	// Filter and Origin, when not empty, replace the stored ones (see
+	// Watch).
+	Filter, Origin string
+	// BaselinePending replaces the stored list when SetBaselinePending is
+	// set (an empty list removes it).
+	BaselinePending    []string
+	SetBaselinePending bool
 }
 
 // Empty reports whether b changes nothing.
 func (b *Batch) Empty() bool {
 	return len(b.Set) == 0 && len(b.Removed) == 0 && len(b.PendingSet) == 0 &&
-		len(b.PendingRemoved) == 0 && len(b.SelfRemovedConsumed) == 0 && len(b.Events) == 0
+		len(b.PendingRemoved) == 0 && len(b.SelfRemovedConsumed) == 0 && len(b.Events) == 0 &&
+		b.Filter == "" && b.Origin == "" && !b.SetBaselinePending
 }
 
 // Commit applies one scan's changes to watch and appends its events to the
@@ -92,6 +101,9 @@ func (s *Store) Commit(watch string, b Batch) ([]event.Event, error) {
 				return fmt.Errorf("outbox key %d: %w", n, err)
 			}
 		}
+		if err := b.putMeta(w.root); err != nil {
+			return err
+		}
 		if err := w.root.Put([]byte(keyInit), binary.BigEndian.AppendUint64(nil, uint64(time.Now().Unix()))); err != nil {
 			return err
 		}
@@ -104,6 +116,29 @@ func (s *Store) Commit(watch string, b Batch) ([]event.Event, error) {
 		return nil, fmt.Errorf("commit watch %q to %q: %w", watch, s.path, err)
 	}
 	return events, nil
+}
+
+// putMeta writes the batch's filter, origin and baseline-pending list.
+func (b *Batch) putMeta(root *bolt.Bucket) error {
+	for k, v := range map[string]string{keyFilter: b.Filter, keyOrigin: b.Origin} {
+		if v == "" {
+			continue
+		}
+		if err := root.Put([]byte(k), []byte(v)); err != nil {
+			return fmt.Errorf("%s key: %w", k, err)
+		}
+	}
+	if !b.SetBaselinePending {
+		return nil
+	}
+	if len(b.BaselinePending) == 0 {
+		return root.Delete([]byte(keyBasePend))
+	}
+	v, err := json.Marshal(b.BaselinePending)
+	if err != nil {
+		return fmt.Errorf("%s key: %w", keyBasePend, err)
+	}
+	return root.Put([]byte(keyBasePend), v)
 }
 
 func (b *Batch) validate() error {

@@ -22,7 +22,9 @@
 // Layout of state.db:
 //
 //	meta/                    magic "sftpwatchd-state", format (uint32 BE)
-//	watches/<watch>/         "initialized" key once the first scan committed
+//	watches/<watch>/         "initialized" key once the first scan committed;
+//	                         "filter" (what decided coverage), "origin" (host
+//	                         and path), "baseline_pending" (JSON list of dirs)
 //	    snap/    rel_path → entry   (see codec.go)
 //	    pending/ rel_path → since + entry
 //	    self/    rel_path → ""

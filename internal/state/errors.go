@@ -12,6 +12,10 @@ var (
 	ErrLocked = errors.New("state dir is in use")
 	// ErrNotStateFile: state.db exists but is not an sftpwatchd state file.
 	ErrNotStateFile = errors.New("not an sftpwatchd state file")
+	// ErrEmpty: state.db exists but is empty (0 bytes), which sftpwatchd
+	// never leaves behind: it was truncated, and is refused rather than
+	// taken as a fresh start.
+	ErrEmpty = errors.New("empty")
 	// ErrNewerFormat: state.db was written by a newer sftpwatchd whose format
 	// this build cannot read.
 	ErrNewerFormat = errors.New("written by a newer version of sftpwatchd")

@@ -1,7 +1,9 @@
 package state
 
 import (
+	"encoding/json"
 	"fmt"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -18,6 +20,20 @@ type Watch struct {
 	Pending     map[string]diff.Pending
 	// SelfRemoved holds paths the daemon moved or deleted itself.
 	SelfRemoved map[string]bool
+	// SelfRemovedDone holds, for the self-removed paths whose removal was
+	// confirmed, when it was.
+	SelfRemovedDone map[string]time.Time
+	// Filter is what decided the watch's coverage when the snapshot was
+	// last committed (the poller's encoding; "" in a state written before
+	// it was stored).
+	Filter string
+	// Origin names the remote tree the snapshot is of (host and path; ""
+	// in a state written before it was stored).
+	Origin string
+	// BaselinePending lists the directories (rel paths, sorted) that could
+	// not be listed while the watch was baselined: what they hold is
+	// recorded silently once they list.
+	BaselinePending []string
 }
 
 // Load reads the stored snapshot, pending entries and self-removed markers
@@ -59,6 +75,13 @@ func (s *Store) LoadInto(watch string, l SnapshotLoader) (*Watch, error) {
 			return err
 		}
 		w.Initialized = b.root.Get([]byte(keyInit)) != nil
+		w.Filter = string(b.root.Get([]byte(keyFilter)))
+		w.Origin = string(b.root.Get([]byte(keyOrigin)))
+		if v := b.root.Get([]byte(keyBasePend)); v != nil {
+			if err := json.Unmarshal(v, &w.BaselinePending); err != nil {
+				return fmt.Errorf("%s key: %w: %w", keyBasePend, ErrCorrupt, err)
+			}
+		}
 
 		if err := b.snap.ForEach(func(k, _ []byte) error {
 			l.Size(k)
@@ -90,8 +113,14 @@ func (s *Store) LoadInto(watch string, l SnapshotLoader) (*Watch, error) {
 		}
 
 		w.SelfRemoved = make(map[string]bool, b.self.Stats().KeyN)
-		return b.self.ForEach(func(k, _ []byte) error {
+		return b.self.ForEach(func(k, v []byte) error {
 			w.SelfRemoved[string(k)] = true
+			if at, ok := selfDone(v); ok {
+				if w.SelfRemovedDone == nil {
+					w.SelfRemovedDone = map[string]time.Time{}
+				}
+				w.SelfRemovedDone[string(k)] = at
+			}
 			return nil
 		})
 	})

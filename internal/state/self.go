@@ -3,6 +3,7 @@ package state
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -18,7 +19,8 @@ func (s *Store) MarkSelfRemoved(watch, relPath string) error {
 		if err != nil {
 			return err
 		}
-		// The value is when the mark was set, for inspection.
+		// The value is when the mark was set, for inspection, followed by
+		// when the removal was confirmed (ConfirmSelfRemoved).
 		return w.self.Put([]byte(relPath), binary.BigEndian.AppendUint64(nil, uint64(time.Now().UnixNano())))
 	})
 	if err != nil {
@@ -41,4 +43,35 @@ func (s *Store) UnmarkSelfRemoved(watch, relPath string) error {
 		return fmt.Errorf("unmark %q of watch %q self-removed in %q: %w", relPath, watch, s.path, err)
 	}
 	return nil
+}
+
+// ConfirmSelfRemoved records that the move or delete of relPath announced
+// by MarkSelfRemoved succeeded (at now): from then on, relPath present in a
+// scan that started later was uploaded again, and is a new file. A path
+// without a marker is left alone.
+func (s *Store) ConfirmSelfRemoved(watch, relPath string, at time.Time) error {
+	err := s.update("confirm self-removed", func(tx *bolt.Tx) error {
+		w, ok, err := openWatch(tx, watch)
+		if err != nil || !ok {
+			return err
+		}
+		v := w.self.Get([]byte(relPath))
+		if len(v) < 8 {
+			return nil
+		}
+		return w.self.Put([]byte(relPath), binary.BigEndian.AppendUint64(slices.Clone(v[:8]), uint64(at.UnixNano())))
+	})
+	if err != nil {
+		return fmt.Errorf("confirm %q of watch %q self-removed in %q: %w", relPath, watch, s.path, err)
+	}
+	return nil
+}
+
+// selfDone is when the removal a self-removed marker announced was
+// confirmed (ConfirmSelfRemoved), false if it was not.
+func selfDone(v []byte) (time.Time, bool) {
+	if len(v) != 16 {
+		return time.Time{}, false
+	}
+	return time.Unix(0, int64(binary.BigEndian.Uint64(v[8:]))), true
 }

@@ -40,19 +40,6 @@ func TestOpenCreatesPrivateDir(t *testing.T) {
 	}
 }
 
-func TestOpenEmptyFileIsFresh(t *testing.T) {
-	// A zero-length state.db is what a crash right after creating the file
-	// leaves: there is nothing to lose, so it is initialised.
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, FileName), nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	s := openT(t, dir)
-	if _, err := s.Commit("w", Batch{}); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestLockInProcess(t *testing.T) {
 	dir := t.TempDir()
 	openT(t, dir)
