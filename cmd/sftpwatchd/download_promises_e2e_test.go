@@ -217,3 +217,61 @@ func hasTempIn(dir string) bool {
 	}
 	return false
 }
+
+// With follow_symlinks a followed link is downloaded as its target, byte
+// for byte; flatten with on_delete: remove removes only a file's own copy.
+func TestFollowedLinkAndFlattenRemoveOnlyOwn(t *testing.T) {
+	e := newEnv(t)
+	dest := filepath.Join(e.dir, "dl")
+	addr := freeAddr(t)
+	e.promiseConfig(addr, fmt.Sprintf(`    follow_symlinks: true
+    actions:
+      - {type: download, dest: %q, flatten: true, on_delete: remove}
+`, dest))
+	d := startDaemon(t, nil, "run", "-c", e.config)
+	d.waitScan(t)
+	mtime := time.Now().Add(-time.Hour).Truncate(time.Second)
+	data := make([]byte, 1<<20)
+	_, _ = rand.Read(data)
+	e.put("real/target.bin", string(data), mtime)
+	if err := os.Symlink("real/target.bin", filepath.Join(e.remote, "link.bin")); err != nil {
+		t.Fatal(err)
+	}
+	e.put("a/x.csv", "from a", mtime)
+	eventually(t, 30*time.Second, "a/x.csv and the link delivered", func() bool {
+		got, _ := os.ReadFile(filepath.Join(dest, "x.csv"))
+		return string(got) == "from a" && exists(filepath.Join(dest, "link.bin"))
+	})
+	e.put("b/x.csv", "from b", mtime)
+	eventually(t, 30*time.Second, "b/x.csv delivered", func() bool {
+		got, _ := os.ReadFile(filepath.Join(dest, "x.csv"))
+		return string(got) == "from b"
+	})
+	if err := os.Remove(filepath.Join(e.remote, "a", "x.csv")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "the delete delivered", func() bool {
+		return metricInt(t, addr, `sftpwatchd_events_total{type="delete",watch="in"}`) == 1 &&
+			metric(t, addr, `sftpwatchd_events_pending{watch="in"}`) == "0"
+	})
+	if got, _ := os.ReadFile(filepath.Join(dest, "x.csv")); string(got) != "from b" {
+		t.Fatalf("x.csv after the delete of a/x.csv: %q, want b's copy kept", got)
+	}
+	if err := os.Remove(filepath.Join(e.remote, "b", "x.csv")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "b's own copy removed", func() bool { return !exists(filepath.Join(dest, "x.csv")) })
+	fi, err := os.Lstat(filepath.Join(dest, "link.bin"))
+	if err != nil || !fi.Mode().IsRegular() {
+		t.Fatalf("link.bin: %v %v", fi, err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dest, "link.bin")); !bytes.Equal(got, data) {
+		t.Fatal("the followed link's target was not copied byte for byte")
+	}
+	if metric(t, addr, `sftpwatchd_dead_letters{watch="in"}`) != "0" {
+		t.Fatal("dead letters")
+	}
+	if code := d.stop(t, syscall.SIGTERM); code != 0 {
+		t.Fatalf("SIGTERM: exit %d", code)
+	}
+}
