@@ -36,6 +36,32 @@ type Closer interface {
 	Close() error
 }
 
+// Starter is implemented by actions that have work to do before they run
+// their first event (download removes the temporary files a crashed
+// process left in dest). Whoever delivers the chain calls Start once before
+// its first step; an error is logged and delivery goes on.
+type Starter interface {
+	Start(ctx context.Context) error
+}
+
+// Orderer is implemented by actions whose effect for an event is addressed
+// by something other than the event's rel_path (download with flatten writes
+// dest/<name> for every rel_path ending in <name>). Events that share a key,
+// or a rel_path, are delivered in commit order, one at a time. OrderKeys
+// returns the extra keys for ev (nil when there are none); they must depend
+// only on the event and the action's config.
+type Orderer interface {
+	OrderKeys(ev *event.Event) []string
+}
+
+// ErrSuperseded is wrapped by step errors for an event a later change of the
+// same path has overtaken: the remote file is gone, or its type, size or
+// mtime are no longer the event's. The event ends as superseded (its
+// remaining steps do not run, it is not a dead letter): the later event,
+// which the poller emits for the change, carries the news. Classify it with
+// errors.Is, before IsPermanent.
+var ErrSuperseded = errors.New("superseded by a later change")
+
 // permanentError marks an error that retrying cannot fix.
 type permanentError struct{ err error }
 

@@ -2,7 +2,6 @@ package actions
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -11,7 +10,9 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -36,9 +37,24 @@ var ErrChangedDuringTransfer = errors.New("remote file changed during transfer")
 // destination directory, synced, given the remote mtime and renamed into
 // place, so a reader never sees a partial file under the final name. A remote
 // file whose size or mtime changed during the copy fails the attempt
-// (retried). Only regular files are downloaded: a remote symlink or other
-// special entry fails permanently; a directory entry creates the local
-// directory. A rel_path that would leave dest (absolute, "..", a symlink
+// (retried). A remote file that is gone, or no longer has the event's type,
+// size and mtime, when the attempt starts was overtaken by a later change:
+// the attempt fails with ErrSuperseded (the later event carries it). Only
+// regular files are downloaded: a remote symlink or other special entry
+// fails permanently, except that with the watch's follow_symlinks a link
+// the walk followed (reported as a file) is downloaded as its target; a
+// directory entry creates the local directory.
+//
+// Temporary files left by another process (a crash mid-download) are
+// removed by Start in all of dest, and in each directory before the first
+// download into it; see tempfiles.go for how ours are told from stale ones.
+// Each downloaded file records the rel_path it was written for in an
+// extended attribute (user.sftpwatchd.src). With flatten, where several
+// rel_paths share a local name, on_delete: remove (and a rename's removal
+// of the old copy) removes a local file only when it records the deleted
+// rel_path; a file whose origin cannot be read is kept and logged. With
+// flatten, events sharing a local name are also delivered one at a time in
+// order (OrderKeys). A rel_path that would leave dest (absolute, "..", a symlink
 // inside dest pointing out) fails permanently and nothing is written: every
 // local operation goes through an os.Root opened on dest. A rename event
 // downloads the new path and, with on_delete: remove, removes the old local
@@ -53,11 +69,19 @@ type Download struct {
 	events         eventSet
 	remote         Remote
 	root           string // remote watch root
+	follow         bool   // the watch follows symlinks
 	log            *zap.Logger
 	bytes          prometheus.Counter // nil without metrics
+
+	sweptMu sync.Mutex
+	swept   map[string]bool // local directories swept of stale temporary files
 }
 
-var _ Action = (*Download)(nil)
+var (
+	_ Action  = (*Download)(nil)
+	_ Starter = (*Download)(nil)
+	_ Orderer = (*Download)(nil)
+)
 
 // NewDownload builds a download action; d.Remote is required.
 func NewDownload(cfg config.Action, d Deps) (*Download, error) {
@@ -90,7 +114,7 @@ func NewDownload(cfg config.Action, d Deps) (*Download, error) {
 	dl := &Download{
 		dest: dest, flatten: cfg.Flatten, preserveMtime: cfg.PreserveMtime,
 		removeOnDelete: remove, events: evs, remote: d.Remote, root: d.Root,
-		log: loggerOrNop(d.Logger),
+		follow: d.FollowSymlinks, log: loggerOrNop(d.Logger), swept: map[string]bool{},
 	}
 	if d.Metrics != nil && d.Metrics.DownloadBytesTotal != nil {
 		dl.bytes = d.Metrics.DownloadBytesTotal.WithLabelValues(d.Watch)
@@ -110,13 +134,15 @@ func (a *Download) Run(ctx context.Context, ev *event.Event) error {
 	case event.Create, event.Modify:
 		return a.fetch(ctx, ev)
 	case event.Rename:
-		if err := a.fetch(ctx, ev); err != nil {
+		err := a.fetch(ctx, ev)
+		if err != nil && !errors.Is(err, ErrSuperseded) {
 			return err
 		}
+		// The old path is gone whatever became of the new one.
 		if a.removeOnDelete {
-			return a.removeOld(ev)
+			return errors.Join(err, a.removeOld(ev))
 		}
-		return nil
+		return err
 	case event.Delete:
 		if !a.removeOnDelete {
 			return nil
@@ -133,6 +159,48 @@ func (a *Download) Run(ctx context.Context, ev *event.Event) error {
 	default:
 		return Permanent(fmt.Errorf("download %q: unknown event type %q", ev.RelPath, ev.Type))
 	}
+}
+
+// Start removes the stale temporary files (see tempfiles.go) in every
+// directory under dest. Only names of our temporary-file pattern are
+// removed, only regular files, and symbolic links are not followed.
+func (a *Download) Start(context.Context) error {
+	r, err := os.OpenRoot(a.dest)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("sweep dest %q: %w", a.dest, err)
+	}
+	defer r.Close()
+	began := time.Now()
+	n, err := sweepTree(r)
+	if n > 0 || err != nil {
+		a.log.Info("removed stale temporary files", zap.String("dest", a.dest), zap.Int("removed", n),
+			zap.Duration("took", time.Since(began)), zap.Error(err))
+	}
+	if err != nil {
+		return fmt.Errorf("sweep dest %q: %w", a.dest, err)
+	}
+	return nil
+}
+
+// OrderKeys implements Orderer: with flatten, the local names an event
+// writes or removes, so that events of a/x.csv and b/x.csv (both dest/x.csv)
+// are delivered in order.
+func (a *Download) OrderKeys(ev *event.Event) []string {
+	if !a.flatten {
+		return nil
+	}
+	keys := []string{a.orderKey(ev.RelPath)}
+	if old := a.oldRelPath(ev); ev.Type == event.Rename && old != "" {
+		keys = append(keys, a.orderKey(old))
+	}
+	return keys
+}
+
+func (a *Download) orderKey(rel string) string {
+	return "download\x00" + a.dest + "\x00" + path.Base(rel)
 }
 
 // localName maps a rel_path to the name relative to dest, refusing (permanently)
@@ -193,16 +261,22 @@ func (a *Download) fetch(ctx context.Context, ev *event.Event) error {
 	if ev.EntryType == "dir" {
 		return a.makeDir(ev, name)
 	}
-	before, err := a.remote.Lstat(ctx, ev.Path)
+	before, followed, err := remoteAttrs(ctx, a.remote, ev.Path, ev, a.follow)
 	if errors.Is(err, fs.ErrNotExist) {
-		return Permanent(fmt.Errorf("download %q: remote file is gone: %w", ev.Path, err))
+		return superseded("download", ev.Path, "the remote file is gone")
 	}
 	if err != nil {
 		return fmt.Errorf("download %q: %w", ev.Path, err)
 	}
-	if !before.Mode().IsRegular() {
+	if ev.EntryType != "file" {
+		if before.Mode().IsRegular() {
+			return superseded("download", ev.Path, "the event reports "+ev.EntryType+"; it is a regular file now")
+		}
 		return Permanent(fmt.Errorf("download %q: not a regular file (%s); only regular files are downloaded",
 			ev.Path, before.Mode().Type()))
+	}
+	if why := changedSince(ev, before); why != "" {
+		return superseded("download", ev.Path, why)
 	}
 
 	r, err := a.openRoot()
@@ -216,6 +290,7 @@ func (a *Download) fetch(ctx context.Context, ev *event.Event) error {
 			return a.classify(r, "create directory", ev.RelPath, dir, err)
 		}
 	}
+	a.sweepOnce(r, dir)
 	tmp, f, err := createTemp(r, dir)
 	if err != nil {
 		return a.classify(r, "create temporary file", ev.RelPath, dir, err)
@@ -227,8 +302,11 @@ func (a *Download) fetch(ctx context.Context, ev *event.Event) error {
 			_ = r.Remove(tmp)
 		}
 	}()
+	if err := setOrigin(f, ev.RelPath); err != nil {
+		a.log.Debug("cannot record the origin of the local file", zap.String("local_path", tmp), zap.Error(err))
+	}
 
-	n, after, err := a.copyRemote(ctx, ev.Path, before.Size(), countingWriter{w: &writeBehind{f: f}, c: a.bytes})
+	n, after, err := a.copyRemote(ctx, ev.Path, before.Size(), countingWriter{w: &writeBehind{f: f}, c: a.bytes}, followed)
 	if err != nil {
 		return err
 	}
@@ -262,6 +340,24 @@ func (a *Download) fetch(ctx context.Context, ev *event.Event) error {
 	return nil
 }
 
+// sweepOnce removes the stale temporary files in dir (inside r) before the
+// first download into it; a failure is logged, the download goes on.
+func (a *Download) sweepOnce(r *localRoot, dir string) {
+	a.sweptMu.Lock()
+	defer a.sweptMu.Unlock()
+	if a.swept[dir] {
+		return
+	}
+	n, err := sweepDir(r.Root, dir)
+	if n > 0 || err != nil {
+		a.log.Info("removed stale temporary files", zap.String("dir", filepath.Join(a.dest, dir)),
+			zap.Int("removed", n), zap.Error(err))
+	}
+	if err == nil {
+		a.swept[dir] = true
+	}
+}
+
 // fetcher is offered by a Remote that can copy a file and describe it
 // (Lstat) right after the copy in fewer round trips than GetTo followed by
 // Lstat (sftpconn.Pool does: 3 sequential round trips for a small file
@@ -275,8 +371,12 @@ type fetcher interface {
 // copyRemote copies remote file p into w and returns the bytes copied and
 // p's attributes (Lstat) after the copy, for fetch to compare with those
 // before.
-func (a *Download) copyRemote(ctx context.Context, p string, size int64, w io.Writer) (int64, os.FileInfo, error) {
-	if fr, ok := a.remote.(fetcher); ok {
+//
+// followed (p is a symbolic link the watch follows) copies through GetTo
+// and describes p by Stat, its target's attributes: the fetcher's Lstat
+// would describe the link.
+func (a *Download) copyRemote(ctx context.Context, p string, size int64, w io.Writer, followed bool) (int64, os.FileInfo, error) {
+	if fr, ok := a.remote.(fetcher); ok && !followed {
 		n, after, err := fr.FetchTo(ctx, p, size, w, nil)
 		if err != nil {
 			return 0, nil, fmt.Errorf("download %q: %w", p, err)
@@ -287,7 +387,11 @@ func (a *Download) copyRemote(ctx context.Context, p string, size int64, w io.Wr
 	if err != nil {
 		return 0, nil, fmt.Errorf("download %q: %w", p, err)
 	}
-	after, err := a.remote.Lstat(ctx, p)
+	stat := a.remote.Lstat
+	if followed {
+		stat = a.remote.Stat
+	}
+	after, err := stat(ctx, p)
 	if err != nil {
 		return 0, nil, fmt.Errorf("download %q: after transfer: %w", p, err)
 	}
@@ -314,11 +418,8 @@ func (a *Download) makeDir(ev *event.Event, name string) error {
 
 // removeOld removes the local copy of a renamed entry's old path.
 func (a *Download) removeOld(ev *event.Event) error {
-	oldRel := ev.OldRelPath
-	if oldRel == "" && ev.OldPath != "" && a.root != "" {
-		oldRel = strings.TrimPrefix(ev.OldPath, strings.TrimSuffix(a.root, "/")+"/")
-	}
-	if oldRel == "" || oldRel == ev.OldPath {
+	oldRel := a.oldRelPath(ev)
+	if oldRel == "" {
 		a.log.Warn("rename: cannot tell the old rel_path; old local copy kept",
 			zap.String("id", ev.ID), zap.String("old_path", ev.OldPath))
 		return nil
@@ -337,14 +438,37 @@ func (a *Download) removeOld(ev *event.Event) error {
 	return a.removeLocal(oldName, oldRel, ev.EntryType == "dir")
 }
 
+// oldRelPath is the rel_path of a rename's old location, "" when it cannot
+// be told.
+func (a *Download) oldRelPath(ev *event.Event) string {
+	oldRel := ev.OldRelPath
+	if oldRel == "" && ev.OldPath != "" && a.root != "" {
+		oldRel = strings.TrimPrefix(ev.OldPath, strings.TrimSuffix(a.root, "/")+"/")
+	}
+	if oldRel == ev.OldPath {
+		return ""
+	}
+	return oldRel
+}
+
 // removeLocal removes dest/name; a missing file is fine. For a directory
 // entry it is best effort: a directory that still has entries is kept.
+// With flatten, where dest/name may have been written for another rel_path,
+// it removes only a file that records rel as its origin.
 func (a *Download) removeLocal(name, rel string, isDir bool) error {
 	r, err := a.openRoot()
 	if err != nil {
 		return err
 	}
 	defer r.Close()
+	if a.flatten {
+		if isDir {
+			return nil // flatten keeps no directories
+		}
+		if !a.writtenFor(r, name, rel) {
+			return nil
+		}
+	}
 	err = r.Remove(name)
 	switch {
 	case err == nil, errors.Is(err, fs.ErrNotExist):
@@ -357,22 +481,32 @@ func (a *Download) removeLocal(name, rel string, isDir bool) error {
 	}
 }
 
-// createTemp creates a new file with a random ".sftpwatchd-*.tmp" name in dir
-// inside r, with O_EXCL so it never reuses an existing file.
-func createTemp(r *localRoot, dir string) (string, *os.File, error) {
-	var err error
-	for range 10 {
-		name := filepath.Join(dir, ".sftpwatchd-"+rand.Text()+".tmp")
-		var f *os.File
-		f, err = r.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-		if err == nil {
-			return name, f, nil
-		}
-		if !errors.Is(err, fs.ErrExist) {
-			return "", nil, err
-		}
+// writtenFor reports whether dest/name (inside r) records rel as the
+// rel_path it was written for. It logs why it keeps a file that does not.
+func (a *Download) writtenFor(r *localRoot, name, rel string) bool {
+	f, err := r.OpenFile(name, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false // nothing to remove
 	}
-	return "", nil, err
+	if err != nil {
+		a.log.Warn("on_delete: cannot open the local file to check its origin; kept",
+			zap.String("rel_path", rel), zap.String("local_path", filepath.Join(a.dest, name)), zap.Error(err))
+		return false
+	}
+	defer f.Close()
+	src, err := origin(f)
+	switch {
+	case err != nil:
+		a.log.Warn("on_delete: the local file's origin cannot be established; kept",
+			zap.String("rel_path", rel), zap.String("local_path", filepath.Join(a.dest, name)), zap.Error(err))
+		return false
+	case src != rel:
+		a.log.Info("on_delete: the local file was written for another path; kept",
+			zap.String("rel_path", rel), zap.String("written_for", src),
+			zap.String("local_path", filepath.Join(a.dest, name)))
+		return false
+	}
+	return true
 }
 
 // syncDir fsyncs directory dir inside r so a rename in it is durable.

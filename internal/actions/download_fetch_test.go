@@ -92,7 +92,8 @@ type changeCase struct {
 
 // Every way the file can change between the first Lstat and the end of the
 // copy fails the attempt (retryable) and leaves nothing under the final
-// name; a symlink swapped in is then refused permanently.
+// name; a symlink swapped in is then refused permanently (its event
+// reports a symlink).
 func TestDownloadFetchPathChangedDuringTransfer(t *testing.T) {
 	later := remoteMtime.Add(time.Hour)
 	cases := []changeCase{
@@ -145,10 +146,21 @@ func TestDownloadFetchPathChangedDuringTransfer(t *testing.T) {
 			if ev.LocalPath != "" {
 				t.Fatalf("LocalPath set on failure: %q", ev.LocalPath)
 			}
+			// The same event again: the file is no longer the one it reports,
+			// so it is superseded and nothing is written.
 			err = a.Run(context.Background(), ev)
+			if !errors.Is(err, ErrSuperseded) || IsPermanent(err) {
+				t.Fatalf("retry: err = %v, want ErrSuperseded", err)
+			}
+			if ents, _ := os.ReadDir(filepath.Join(e.dest, "in")); len(ents) != 0 {
+				t.Fatalf("something was written: %v", ents)
+			}
+			// The later event the poller emits for the change carries it.
+			later := fileEvent(e.root, "in/f.csv", event.Modify)
+			err = a.Run(context.Background(), later)
 			if tc.permanent {
 				if !IsPermanent(err) {
-					t.Fatalf("retry: err = %v, want permanent", err)
+					t.Fatalf("later event: err = %v, want permanent", err)
 				}
 				if ents, _ := os.ReadDir(filepath.Join(e.dest, "in")); len(ents) != 0 {
 					t.Fatalf("something was written: %v", ents)
@@ -156,7 +168,7 @@ func TestDownloadFetchPathChangedDuringTransfer(t *testing.T) {
 				return
 			}
 			if err != nil {
-				t.Fatalf("retry: %v", err)
+				t.Fatalf("later event: %v", err)
 			}
 			want, _ := os.ReadFile(p)
 			if got, _ := os.ReadFile(filepath.Join(e.dest, "in", "f.csv")); !bytes.Equal(got, want) {
@@ -181,8 +193,11 @@ func TestDownloadFetchPathRefusesBeforeOpening(t *testing.T) {
 	a := e.download(t, config.Action{})
 	for _, rel := range []string{"passwd.csv", "dir.csv", "never-was.csv"} {
 		err := a.Run(context.Background(), fileEvent(e.root, rel, event.Create))
-		if !IsPermanent(err) {
+		if rel == "passwd.csv" && !IsPermanent(err) {
 			t.Fatalf("%s: err = %v, want permanent", rel, err)
+		}
+		if rel != "passwd.csv" && !errors.Is(err, ErrSuperseded) {
+			t.Fatalf("%s: err = %v, want ErrSuperseded", rel, err)
 		}
 	}
 	if n := fr.fetches.Load() + fr.getTo.Load(); n != 0 {

@@ -47,9 +47,19 @@ func randBytes(t *testing.T, n int) []byte {
 	return b
 }
 
+// fileEvent is an event for root/rel with the size and mtime the entry has
+// now, as the poller would report it without follow_symlinks (a symbolic
+// link as a symlink; zero size and mtime when there is no such entry).
 func fileEvent(root, rel string, typ event.Type) *event.Event {
-	return &event.Event{ID: "w-000000000001", Watch: "w", Host: "h", Type: typ,
+	ev := &event.Event{ID: "w-000000000001", Watch: "w", Host: "h", Type: typ,
 		Path: root + "/" + rel, RelPath: rel, Name: filepath.Base(rel), EntryType: "file"}
+	if fi, err := os.Lstat(filepath.Join(root, filepath.FromSlash(rel))); err == nil {
+		ev.Size, ev.MTime = fi.Size(), fi.ModTime().Truncate(time.Second)
+		if fi.Mode()&os.ModeSymlink != 0 {
+			ev.EntryType = "symlink"
+		}
+	}
+	return ev
 }
 
 type dlEnv struct {
@@ -284,8 +294,13 @@ func TestDownloadChangedDuringTransferIsRetried(t *testing.T) {
 	if ev.LocalPath != "" {
 		t.Fatalf("LocalPath set on failure: %q", ev.LocalPath)
 	}
-	if err := a.Run(context.Background(), ev); err != nil {
-		t.Fatalf("retry: %v", err)
+	// The retry finds the file changed since the event: superseded; the
+	// modify event the poller emits for the change downloads it.
+	if err := a.Run(context.Background(), ev); !errors.Is(err, ErrSuperseded) {
+		t.Fatalf("retry: err = %v, want ErrSuperseded", err)
+	}
+	if err := a.Run(context.Background(), fileEvent(e.root, "in/f.csv", event.Modify)); err != nil {
+		t.Fatalf("later event: %v", err)
 	}
 	got, _ := os.ReadFile(filepath.Join(e.dest, "in", "f.csv"))
 	if !bytes.Equal(got, final) {
@@ -334,10 +349,11 @@ func TestDownloadDirectoryEntry(t *testing.T) {
 	if fi, err := os.Stat(filepath.Join(e.dest, "d1", "d2")); err != nil || !fi.IsDir() {
 		t.Fatalf("local directory: %v", err)
 	}
-	// A file entry that is a directory remotely is not downloaded.
+	// A file entry that is a directory remotely now is not downloaded: the
+	// event was overtaken by the change of type.
 	lie := fileEvent(e.root, "d1", event.Create)
-	if err := a.Run(context.Background(), lie); !IsPermanent(err) {
-		t.Fatalf("remote directory as file: err = %v, want permanent", err)
+	if err := a.Run(context.Background(), lie); !errors.Is(err, ErrSuperseded) {
+		t.Fatalf("remote directory as file: err = %v, want ErrSuperseded", err)
 	}
 }
 
@@ -528,7 +544,7 @@ func TestDownloadRefusesRemoteSymlinkAndGoneFile(t *testing.T) {
 		t.Fatalf("something was written: %v", ents)
 	}
 	err = a.Run(context.Background(), fileEvent(e.root, "never-was.csv", event.Create))
-	if !IsPermanent(err) || !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("gone remote file: err = %v, want permanent not-exist", err)
+	if !errors.Is(err, ErrSuperseded) || IsPermanent(err) {
+		t.Fatalf("gone remote file: err = %v, want ErrSuperseded", err)
 	}
 }

@@ -24,11 +24,14 @@ import (
 // recorded as removed by the daemon itself before the rename, so the watch
 // emits no delete event for it, even if the daemon dies right after the
 // rename. A source that is gone while the destination exists counts as
-// moved (an earlier attempt succeeded). An existing destination is replaced
+// moved (an earlier attempt succeeded); a source that is gone while the
+// destination is not, or that no longer has the event's type, size and
+// mtime (a later upload replaced it), makes the event superseded
+// (ErrSuperseded) and is not touched. An existing destination is replaced
 // where the connection renames with posix-rename (sftpconn does when the
 // server offers it, as OpenSSH does); a server that refuses to rename onto an
 // existing file fails the event permanently and leaves the file in place. A
-// source that is gone or a refused rename fails permanently too. Directory
+// refused rename fails permanently too. Directory
 // entries, delete events and files already under to are skipped. Keep to
 // out of the watch (or exclude it, e.g. "**/.*") when it lies inside the
 // watched tree.
@@ -78,6 +81,9 @@ func (a *Move) Run(ctx context.Context, ev *event.Event) error {
 		a.rm.log.Warn("move: file already under the move destination; skipped",
 			zap.String("id", ev.ID), zap.String("path", src), zap.String("to", a.to))
 		return nil
+	}
+	if err := a.rm.current(ctx, ev, src, "move"); err != nil {
+		return err
 	}
 	dst := path.Join(a.to, ev.RelPath)
 	if err := a.rm.remote.MakeDirs(ctx, path.Dir(dst), 0o755); err != nil {
@@ -132,6 +138,9 @@ func (a *Delete) Handles(t event.Type) bool { return a.events.has(t) }
 func (a *Delete) Run(ctx context.Context, ev *event.Event) error {
 	src, ok, err := a.rm.source(ev, "delete")
 	if err != nil || !ok {
+		return err
+	}
+	if err := a.rm.current(ctx, ev, src, "delete"); err != nil {
 		return err
 	}
 	return a.rm.do(ctx, ev.RelPath, src, "", "delete", func() error {

@@ -73,11 +73,11 @@ func TestMove(t *testing.T) {
 		t.Fatal("mark cleared after an already-done move")
 	}
 
-	// Source gone and destination missing: permanent, mark cleared so the
-	// poller reports the real delete.
+	// Source gone and destination missing: superseded (not by us), mark
+	// cleared so the poller reports the real delete.
 	gone := fileEvent(e.root, "x/vanished.csv", event.Create)
 	err := a.Run(context.Background(), gone)
-	if !IsPermanent(err) || e.self.marked("w", "x/vanished.csv") {
+	if !errors.Is(err, ErrSuperseded) || IsPermanent(err) || e.self.marked("w", "x/vanished.csv") {
 		t.Fatalf("vanished source: err=%v marked=%v", err, e.self.marked("w", "x/vanished.csv"))
 	}
 

@@ -46,14 +46,17 @@ type SelfRemovals interface {
 // they belong to and the shared collaborators. Remote and Self are needed by
 // download, move and delete only; Logger and Metrics may be nil.
 type Deps struct {
-	Watch   string // watch name
-	Host    string // host name
-	Root    string // remote watch root path
-	Remote  Remote
-	Self    SelfRemovals
-	Logger  *zap.Logger
-	Metrics *metrics.Metrics
-	Version string // for the webhook User-Agent
+	Watch string // watch name
+	Host  string // host name
+	Root  string // remote watch root path
+	// FollowSymlinks is the watch's follow_symlinks: an event for a link the
+	// walk followed reports its target, and download copies the target.
+	FollowSymlinks bool
+	Remote         Remote
+	Self           SelfRemovals
+	Logger         *zap.Logger
+	Metrics        *metrics.Metrics
+	Version        string // for the webhook User-Agent
 }
 
 // constructor builds one action type from its config.

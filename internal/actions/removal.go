@@ -19,6 +19,7 @@ type remoteRemoval struct {
 	root   string // clean remote watch root
 	remote Remote
 	self   SelfRemovals
+	follow bool // the watch follows symlinks
 	log    *zap.Logger
 }
 
@@ -32,7 +33,7 @@ func newRemoteRemoval(d Deps) (remoteRemoval, error) {
 		return remoteRemoval{}, errors.New("no remote watch root given (Deps.Root is empty)")
 	}
 	return remoteRemoval{watch: d.Watch, root: path.Clean(d.Root), remote: d.Remote, self: d.Self,
-		log: loggerOrNop(d.Logger)}, nil
+		follow: d.FollowSymlinks, log: loggerOrNop(d.Logger)}, nil
 }
 
 // source returns the remote path of ev's entry, or ok=false when there is
@@ -49,12 +50,32 @@ func (r remoteRemoval) source(ev *event.Event, op string) (src string, ok bool, 
 	return path.Join(r.root, ev.RelPath), true, nil
 }
 
+// current fails with ErrSuperseded when src no longer has ev's type, size
+// and mtime: a later upload replaced the file the event is about, and
+// moving or deleting it would lose that upload, which the later event
+// carries. A src that is gone is left to do (an earlier attempt may have
+// moved it).
+func (r remoteRemoval) current(ctx context.Context, ev *event.Event, src, op string) error {
+	fi, _, err := remoteAttrs(ctx, r.remote, src, ev, r.follow)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("%s %q: %w", op, src, err)
+	}
+	if why := changedSince(ev, fi); why != "" {
+		return superseded(op, src, why)
+	}
+	return nil
+}
+
 // do marks rel as removed by the daemon, runs act and settles the outcome.
 // dst is the destination of a move ("" for delete).
 //
 // The mark stays whenever src may be gone because of us (success, or an
 // outcome we cannot tell); it is removed when src is known to still be there
-// or to have vanished on its own, so a later real delete is not hidden.
+// or to have vanished on its own, so a later real delete is not hidden (a
+// src that vanished on its own makes the event superseded).
 func (r remoteRemoval) do(ctx context.Context, rel, src, dst, op string, act func() error) error {
 	if err := r.self.MarkSelfRemoved(r.watch, rel); err != nil {
 		return fmt.Errorf("%s %q: record self-removal: %w", op, src, err)
@@ -81,7 +102,8 @@ func (r remoteRemoval) do(ctx context.Context, rel, src, dst, op string, act fun
 		r.log.Info(op+" already done (an earlier attempt succeeded)", zap.String("path", src), zap.String("to", dst))
 		return nil
 	case !srcThere:
-		actErr = Permanent(fmt.Errorf("%s %q: source is gone and %q does not exist: %w", op, src, dst, actErr))
+		// Gone, and not by us: a later delete event carries it.
+		actErr = superseded(op, src, fmt.Sprintf("the remote file is gone and %q does not exist (%v)", dst, actErr))
 	case dstThere:
 		actErr = Permanent(fmt.Errorf("%s %q: destination %q already exists: %w", op, src, dst, actErr))
 	case errors.Is(actErr, fs.ErrPermission):

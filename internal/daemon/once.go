@@ -18,6 +18,7 @@ type OnceResult struct {
 	Partial      int // watches whose scan was partial
 	Events       int // events emitted (or, in a dry run, that would be)
 	Delivered    int
+	Superseded   int // events a later change overtook (not failures)
 	DeadLettered int
 }
 
@@ -76,6 +77,7 @@ func Once(ctx context.Context, cfg *config.Config, watches []config.Watch, dryRu
 		sum, err := wt.disp.Drain(ctx)
 		_ = closeChain(wt.chain)
 		res.Delivered += sum.Delivered
+		res.Superseded += sum.Superseded
 		res.DeadLettered += sum.DeadLettered
 		if err != nil {
 			return res, fmt.Errorf("watch %q: deliver events: %w", w.Name, err)

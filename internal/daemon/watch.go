@@ -143,6 +143,8 @@ func buildWatch(w config.Watch, host config.Host, pool *sftpconn.Pool, d Deps) (
 		Metrics: d.Metrics,
 		Version: d.Version,
 	}
+	// A followed link is reported as its target, and download copies it.
+	deps.FollowSymlinks = w.FollowSymlinks
 	for i, ac := range w.Actions {
 		a, err := actions.New(ac, deps)
 		if err != nil {

@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -34,10 +35,11 @@ type work struct {
 type outcome int
 
 const (
-	outDone      outcome = iota // Store.Done written
-	outDead                     // Store.DeadLetter written
-	outPark                     // wait until `until`, then go on from work
-	outAbandoned                // shutdown: left in the outbox as the store has it
+	outDone       outcome = iota // Store.Done written
+	outSuperseded                // Store.Done written, chain cut short (actions.ErrSuperseded)
+	outDead                      // Store.DeadLetter written
+	outPark                      // wait until `until`, then go on from work
+	outAbandoned                 // shutdown: left in the outbox as the store has it
 )
 
 type result struct {
@@ -106,6 +108,17 @@ func (d *Dispatcher) deliver(runCtx, stepCtx context.Context, w work) result {
 			return result{id: id, outcome: outAbandoned}
 		}
 
+		if errors.Is(err, actions.ErrSuperseded) {
+			// A later change of the path overtook the event; its event
+			// carries the news. Not a failure: the rest of the chain is
+			// skipped and the event leaves the outbox.
+			d.count(a.Type(), resultSuperseded)
+			alog.Info("event superseded by a later change; remaining steps skipped", zap.Error(err))
+			if err := d.store.Done(d.opt.Watch, id); err != nil {
+				return d.storeFailed(log, work{item: Item{Event: ev, Step: step}, pending: opDone}, err)
+			}
+			return result{id: id, outcome: outSuperseded}
+		}
 		if actions.IsPermanent(err) {
 			d.count(a.Type(), resultFailed)
 			reason := fmt.Sprintf("action %s (step %d) failed permanently: %v", a.Type(), step, err)

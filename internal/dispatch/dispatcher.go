@@ -26,7 +26,9 @@ const defaultPollInterval = 5 * time.Second
 type Options struct {
 	Watch string
 	// Actions is the watch's chain, run in order for every event. The
-	// dispatcher does not close them.
+	// dispatcher does not close them; it calls Start of those implementing
+	// actions.Starter once, before its first step, and orders events by
+	// the keys of those implementing actions.Orderer as well as by path.
 	Actions []actions.Action
 	// Concurrency bounds the steps of this watch running at once (default 4).
 	// An event waiting for a retry does not hold a slot.
@@ -50,6 +52,7 @@ type Options struct {
 // Summary counts what a Drain finished.
 type Summary struct {
 	Delivered    int // events whose chain completed (Store.Done)
+	Superseded   int // events a later change overtook (Store.Done; see actions.ErrSuperseded)
 	DeadLettered int // events given up (Store.DeadLetter)
 }
 
@@ -60,6 +63,7 @@ type Dispatcher struct {
 	log    *zap.Logger
 	notify chan struct{}
 	active atomic.Bool
+	starts sync.Once // the chain's actions.Starters
 
 	randMu sync.Mutex
 }
@@ -131,6 +135,24 @@ func (d *Dispatcher) Drain(ctx context.Context) (Summary, error) {
 	l := d.newLoop(ctx, ctx, true)
 	l.run()
 	return l.summary, ctx.Err()
+}
+
+// start runs Start of the chain's actions.Starters, once per Dispatcher. A
+// failing Start is logged; delivery goes on (each Start says what it could
+// not do, and the action copes without it).
+func (d *Dispatcher) start(ctx context.Context) {
+	d.starts.Do(func() {
+		for i, a := range d.opt.Actions {
+			s, ok := a.(actions.Starter)
+			if !ok {
+				continue
+			}
+			if err := s.Start(ctx); err != nil {
+				d.log.Warn("action start failed; delivering anyway", zap.String("action", a.Type()),
+					zap.Int("step", i), zap.Error(err))
+			}
+		}
+	})
 }
 
 func (d *Dispatcher) jitter() float64 {

@@ -4,11 +4,13 @@ import (
 	"container/heap"
 	"container/list"
 	"context"
+	"slices"
 	"sync"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/sftpwatchd/sftpwatchd/internal/actions"
 	"github.com/sftpwatchd/sftpwatchd/internal/event"
 )
 
@@ -59,6 +61,7 @@ func (d *Dispatcher) newLoop(runCtx, stepCtx context.Context, drain bool) *loop 
 }
 
 func (l *loop) run() {
+	l.d.start(l.runCtx)
 	ticker := time.NewTicker(l.d.opt.PollInterval)
 	defer ticker.Stop()
 	timer := time.NewTimer(time.Hour)
@@ -152,7 +155,7 @@ func (l *loop) startReady() int {
 			e = next
 			continue
 		}
-		keys := pathKeys(&it.Event)
+		keys := l.d.orderKeys(&it.Event)
 		if l.isBlocked(keys, blocked) {
 			if blocked == nil {
 				blocked = make(map[string]struct{})
@@ -201,6 +204,10 @@ func (l *loop) handle(r result) {
 	switch r.outcome {
 	case outDone:
 		l.summary.Delivered++
+		l.release(r.id, keys)
+		l.countsDirty = true
+	case outSuperseded:
+		l.summary.Superseded++
 		l.release(r.id, keys)
 		l.countsDirty = true
 	case outDead:
@@ -297,13 +304,25 @@ func (l *loop) updateCounts() {
 	l.d.setGauges(outbox, dead)
 }
 
-// pathKeys are the paths an event orders on: its rel_path and, for a rename,
-// the old one too.
-func pathKeys(ev *event.Event) []string {
+// orderKeys are the keys an event orders on: its rel_path and, for a
+// rename, the old one too, and the keys of the chain's actions.Orderers
+// that handle it (download with flatten: the local name). Events sharing a
+// key run one at a time in commit order.
+func (d *Dispatcher) orderKeys(ev *event.Event) []string {
+	keys := []string{ev.RelPath}
 	if ev.OldRelPath != "" && ev.OldRelPath != ev.RelPath {
-		return []string{ev.RelPath, ev.OldRelPath}
+		keys = append(keys, ev.OldRelPath)
 	}
-	return []string{ev.RelPath}
+	for _, a := range d.opt.Actions {
+		if o, ok := a.(actions.Orderer); ok && a.Handles(ev.Type) {
+			for _, k := range o.OrderKeys(ev) {
+				if !slices.Contains(keys, k) {
+					keys = append(keys, k)
+				}
+			}
+		}
+	}
+	return keys
 }
 
 // parkedItem is an event waiting for a retry deadline.

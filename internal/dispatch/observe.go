@@ -9,6 +9,9 @@ const (
 	resultOK     = "ok"     // the attempt succeeded
 	resultRetry  = "retry"  // the attempt failed and will be retried
 	resultFailed = "failed" // the attempt failed and the event was given up
+	// the event was overtaken by a later change of its path
+	// (actions.ErrSuperseded): not a failure, the rest of its chain is skipped
+	resultSuperseded = "superseded"
 )
 
 // Nil-safe metric updates for this watch.

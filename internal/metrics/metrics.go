@@ -51,7 +51,7 @@ func New(reg prometheus.Registerer, version string) *Metrics {
 		EventsPending: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "events_pending",
 			Help: "Events in the outbox that have not finished their chain of actions."}, []string{"watch"}),
 		ActionsTotal: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "actions_total",
-			Help: "Action step attempts by result: ok, retry (failed, will be retried) or failed (gave up)."}, []string{"watch", "action", "result"}),
+			Help: "Action step attempts by result: ok, retry (failed, will be retried), failed (gave up) or superseded (a later change of the path overtook the event; its remaining steps were skipped)."}, []string{"watch", "action", "result"}),
 		ActionDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "action_duration_seconds",
 			Help:    "Time one attempt of an action step took.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 11)}, []string{"watch", "action"}),
