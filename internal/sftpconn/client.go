@@ -3,6 +3,9 @@ package sftpconn
 import (
 	"errors"
 	"sync"
+	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
@@ -15,7 +18,8 @@ type Client struct {
 	ssh  *ssh.Client // nil when the client was built over a bare pipe (tests)
 	sftp *sftp.Client
 
-	lister *dirLister // the pipelined directory reader, opened on first use
+	lister *dirLister    // the pipelined directory reader, opened on first use
+	watch  *requestWatch // the request deadline (deadline.go); nil: none
 
 	cwdMu sync.Mutex
 	cwd   string // set by Chdir; "" = the server's starting directory
@@ -26,6 +30,17 @@ type Client struct {
 // connection.
 func NewClient(sshc *ssh.Client, sc *sftp.Client) *Client {
 	return &Client{ssh: sshc, sftp: sc, lister: newDirLister()}
+}
+
+// watchRequests sets the request deadline: a request the server leaves
+// unanswered for timeout closes the SSH connection (deadline.go). The
+// Client must have an SSH connection, and no request may be in flight.
+func (c *Client) watchRequests(host string, timeout time.Duration, log *zap.Logger) {
+	c.watch = newRequestWatch(host, timeout, func() {
+		log.Warn("closing connection: a request got no reply within request_timeout",
+			zap.Duration("request_timeout", timeout))
+		c.ssh.Close()
+	})
 }
 
 // SFTP gives access to the underlying pkg/sftp client (pysftp's sftp_client).
