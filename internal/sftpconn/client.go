@@ -50,12 +50,17 @@ func (c *Client) SFTP() *sftp.Client { return c.sftp }
 func (c *Client) SSH() *ssh.Client { return c.ssh }
 
 // Close ends the SFTP session, the directory reader's channel and the SSH
-// connection under them.
+// connection under them. The SSH connection is closed first: pkg/sftp's
+// Close waits for the server to end the session, which a server that
+// stopped answering never does.
 func (c *Client) Close() error {
 	waitLister := c.lister.close()
-	err := c.sftp.Close()
+	var err error
 	if c.ssh != nil {
-		err = errors.Join(err, c.ssh.Close())
+		err = c.ssh.Close()
+	}
+	if serr := c.sftp.Close(); c.ssh == nil || !IsConnectionError(serr) {
+		err = errors.Join(err, serr)
 	}
 	waitLister()
 	return err

@@ -230,3 +230,27 @@ func (w *slowWriter) Write(p []byte) (int, error) {
 	}
 	return w.w.Write(p)
 }
+
+// TestCloseFrozenServer: Close returns on a server that stopped answering,
+// and a request waiting on it fails.
+func TestCloseFrozenServer(t *testing.T) {
+	s, _ := startInProcess(t)
+	t.Cleanup(s.Thaw)
+	c := dialInProcess(t, s)
+	s.Freeze()
+	before := s.Requests()
+	stat := make(chan error, 1)
+	go func() {
+		_, err := c.Lstat(context.Background(), "/")
+		stat <- err
+	}()
+	poll(t, 10*time.Second, "the LSTAT to reach the server", func() bool { return s.Requests() > before })
+	err, _ := result(t, 10*time.Second, c.Close)
+	if err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	err, _ = result(t, 10*time.Second, func() error { return <-stat })
+	if !IsConnectionError(err) {
+		t.Errorf("Lstat on the closed client: err = %v, want a connection error", err)
+	}
+}
