@@ -22,7 +22,7 @@ type faults struct {
 	fail     map[string]error
 	dropLeft int // requests still served before the drop; -1 = disarmed
 	latency  time.Duration
-	maxRead  int // bytes a file read returns at most; 0 = no limit
+	maxRead  int           // bytes a file read returns at most; 0 = no limit
 	thaw     chan struct{} // while frozen: closed by Thaw; nil otherwise
 }
 
