@@ -19,13 +19,20 @@ import (
 // (SIGCONT), which may be called more than once and is also called when
 // the test ends.
 func (s *Server) StopSFTP() (stopped int, resume func()) {
+	return s.StopProcesses("@internal-sftp")
+}
+
+// StopProcesses stops (SIGSTOP) every process of the server whose command
+// line (/proc/PID/cmdline: the arguments, each ending in a NUL) contains
+// match, like StopSFTP.
+func (s *Server) StopProcesses(match string) (stopped int, resume func()) {
 	s.mu.Lock()
 	pid := s.cmd.Process.Pid
 	s.mu.Unlock()
 	var pids []int
 	for _, p := range descendants(pid) {
 		cmdline, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(p), "cmdline"))
-		if err != nil || !bytes.Contains(cmdline, []byte("@internal-sftp")) {
+		if err != nil || !bytes.Contains(cmdline, []byte(match)) {
 			continue
 		}
 		if syscall.Kill(p, syscall.SIGSTOP) == nil {
