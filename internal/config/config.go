@@ -50,6 +50,7 @@ type Host struct {
 	MaxConnections           int           `mapstructure:"max_connections"`
 	MaxConcurrentRequests    int           `mapstructure:"max_concurrent_requests"`
 	ConnectTimeout           time.Duration `mapstructure:"connect_timeout"`
+	RequestTimeout           time.Duration `mapstructure:"request_timeout"`
 	Keepalive                time.Duration `mapstructure:"keepalive"`
 }
 

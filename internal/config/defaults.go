@@ -22,6 +22,7 @@ const (
 	DefaultMaxConnections        = 4
 	DefaultMaxConcurrentRequests = 64 // raised to max_connections when that is higher
 	DefaultConnectTimeout        = 10 * time.Second
+	DefaultRequestTimeout        = 2 * time.Minute
 	DefaultKeepalive             = 30 * time.Second
 	DefaultKnownHostsFile        = "~/.ssh/known_hosts" // only without another host key policy
 
@@ -124,6 +125,9 @@ func applyHostDefaults(h *Host, name, key string, set func(string) bool) {
 	}
 	if !set(key + ".connect_timeout") {
 		h.ConnectTimeout = DefaultConnectTimeout
+	}
+	if !set(key + ".request_timeout") {
+		h.RequestTimeout = DefaultRequestTimeout
 	}
 	if !set(key + ".keepalive") {
 		h.Keepalive = DefaultKeepalive

@@ -39,6 +39,7 @@ func TestSpecExampleLoadsExactly(t *testing.T) {
 			MaxConnections:        4,
 			MaxConcurrentRequests: 64,
 			ConnectTimeout:        10 * time.Second,
+			RequestTimeout:        2 * time.Minute,
 			Keepalive:             30 * time.Second,
 		}},
 		Watches: []Watch{{
@@ -127,7 +128,7 @@ func TestDefaults(t *testing.T) {
 			Name: "partner", Address: "sftp.example.com:22", User: "watcher", Password: "pw",
 			KnownHostsFile: filepath.Join(home, ".ssh/known_hosts"),
 			MaxConnections: 4, MaxConcurrentRequests: 64,
-			ConnectTimeout: 10 * time.Second, Keepalive: 30 * time.Second,
+			ConnectTimeout: 10 * time.Second, RequestTimeout: 2 * time.Minute, Keepalive: 30 * time.Second,
 		}},
 		Watches: []Watch{{
 			Name: "incoming", Host: "partner", Path: "/upload", Recursive: true, Lister: "sftp",

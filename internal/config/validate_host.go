@@ -64,6 +64,9 @@ func (v *validator) host(h *Host, key string) {
 	if h.ConnectTimeout <= 0 {
 		v.fail(key+".connect_timeout", "must be positive, such as 10s")
 	}
+	if h.RequestTimeout <= 0 {
+		v.fail(key+".request_timeout", "must be positive, such as 2m")
+	}
 	if h.Keepalive < 0 {
 		v.fail(key+".keepalive", "must not be negative (0 disables keepalives)")
 	}

@@ -81,6 +81,7 @@ func TestValidationRules(t *testing.T) {
 		{"max_connections", doc(okHost+", max_connections: 0", okWatch, ""), "hosts.partner.max_connections", "at least 1"},
 		{"max_concurrent_requests", doc(okHost+", max_connections: 8, max_concurrent_requests: 4", okWatch, ""), "hosts.partner.max_concurrent_requests", "(4) must be at least max_connections (8)"},
 		{"connect_timeout", doc(okHost+", connect_timeout: 0s", okWatch, ""), "hosts.partner.connect_timeout", "positive"},
+		{"request_timeout", doc(okHost+", request_timeout: 0s", okWatch, ""), "hosts.partner.request_timeout", "positive"},
 		{"keepalive", doc(okHost+", keepalive: -1s", okWatch, ""), "hosts.partner.keepalive", "negative"},
 		{"cipher empty", doc(okHost+`, ciphers: [""]`, okWatch, ""), "hosts.partner.ciphers[0]", "is empty"},
 		{"cipher unknown", doc(okHost+", ciphers: [aes128-ctr, aes128-ctrr]", okWatch, ""), "hosts.partner.ciphers[1]", `did you mean "aes128-ctr"?`},

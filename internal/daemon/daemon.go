@@ -14,15 +14,23 @@ import (
 	"github.com/sftpwatchd/sftpwatchd/internal/sftpconn"
 )
 
+// stopGrace is how long a stop waits, once shutdown_timeout has passed and
+// the watches' steps were cancelled and their connections closed, for the
+// watches to return: a stop takes at most shutdown_timeout + stopGrace,
+// whatever the servers do.
+const stopGrace = 2 * time.Second
+
 // Daemon runs every watch of a config until stopped.
 type Daemon struct {
 	deps Deps
 
-	mu      sync.Mutex
-	cfg     *config.Config
-	pools   map[string]*hostPool
-	running map[string]*running
-	stopped bool
+	mu       sync.Mutex
+	cfg      *config.Config
+	pools    map[string]*hostPool
+	running  map[string]*running
+	draining map[*running]bool       // stopped by a reload, still stopping
+	retired  map[*sftpconn.Pool]bool // replaced by a reload, closed once its watches stopped
+	stopped  bool
 }
 
 type hostPool struct {
@@ -35,7 +43,7 @@ type running struct {
 	w          *watch
 	cancel     context.CancelFunc // stops scanning and starting new steps
 	cancelStep context.CancelFunc // aborts in-flight steps
-	done       chan struct{}
+	stopped    chan struct{}      // closed when it stopped and its actions are closed
 }
 
 // New creates a daemon; nothing runs before Start.
@@ -43,7 +51,8 @@ func New(d Deps) *Daemon {
 	if d.Logger == nil {
 		d.Logger = zap.NewNop()
 	}
-	return &Daemon{deps: d, pools: map[string]*hostPool{}, running: map[string]*running{}}
+	return &Daemon{deps: d, pools: map[string]*hostPool{}, running: map[string]*running{},
+		draining: map[*running]bool{}, retired: map[*sftpconn.Pool]bool{}}
 }
 
 // Start runs the watches of cfg. It fails when a watch cannot be built (an
@@ -57,6 +66,12 @@ func (d *Daemon) Start(cfg *config.Config) error {
 // get cfg.ShutdownTimeout), new and changed ones started; unchanged ones
 // keep running untouched. If any new watch cannot be built, the running set
 // is left as it was and the error returned.
+//
+// Apply does not wait for the watches it stops: they stop in the
+// background (as Stop does, bounded), and a changed watch's new instance
+// starts working once its old one has stopped, so that the two never
+// share the watch's state. A host whose settings changed gets a new pool;
+// the old one is closed once the watches using it have stopped.
 func (d *Daemon) Apply(cfg *config.Config) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -104,23 +119,28 @@ func (d *Daemon) Apply(cfg *config.Config) error {
 		}
 		built[name] = wt
 	}
-	// Stop removed and changed watches.
+	// Stop removed and changed watches, in the background.
 	var stopping []*running
+	predecessor := map[string]*running{}
 	for name, r := range d.running {
 		if _, keep := want[name]; keep && built[name] == nil {
 			continue
 		}
 		stopping = append(stopping, r)
+		d.draining[r] = true
 		delete(d.running, name)
 		if _, keep := want[name]; !keep {
 			d.deps.Metrics.ForgetWatch(name)
+		} else {
+			predecessor[name] = r
 		}
 	}
-	d.stopAll(stopping, cfg.ShutdownTimeout)
-	// Swap pools, closing the ones no longer needed.
+	// Swap pools; the ones no longer needed are closed once the watches
+	// stopping now have stopped.
+	var retired []*sftpconn.Pool
 	for name, p := range newPools {
 		if old, ok := d.pools[name]; ok {
-			_ = old.pool.Close()
+			retired = append(retired, old.pool)
 		}
 		d.pools[name] = p
 	}
@@ -130,11 +150,15 @@ func (d *Daemon) Apply(cfg *config.Config) error {
 	}
 	for name, p := range d.pools {
 		if !used[name] {
-			_ = p.pool.Close()
+			retired = append(retired, p.pool)
 			delete(d.pools, name)
 			d.deps.Metrics.ForgetHost(name)
 		}
 	}
+	for _, p := range retired {
+		d.retired[p] = true
+	}
+	go d.drain(stopping, retired, cfg.ShutdownTimeout)
 	names := make([]string, 0, len(built))
 	for name := range built {
 		names = append(names, name)
@@ -145,7 +169,11 @@ func (d *Daemon) Apply(cfg *config.Config) error {
 		for _, a := range built[name].chain {
 			d.deps.Metrics.InitAction(name, a.Type())
 		}
-		d.running[name] = d.start(built[name])
+		var after <-chan struct{}
+		if r := predecessor[name]; r != nil {
+			after = r.stopped
+		}
+		d.running[name] = d.start(built[name], after)
 		d.deps.Logger.Info("watch started", zap.String("watch", name), zap.String("host", built[name].cfg.Host),
 			zap.String("path", built[name].cfg.Path), zap.Duration("interval", built[name].cfg.Interval))
 	}
@@ -153,50 +181,102 @@ func (d *Daemon) Apply(cfg *config.Config) error {
 	return nil
 }
 
-func (d *Daemon) start(w *watch) *running {
+// start runs w; when after is not nil, w waits for it to be closed (its
+// predecessor to stop) before it scans.
+func (d *Daemon) start(w *watch, after <-chan struct{}) *running {
 	ctx, cancel := context.WithCancel(context.Background())
 	stepCtx, cancelStep := context.WithCancel(context.Background())
-	r := &running{w: w, cancel: cancel, cancelStep: cancelStep, done: make(chan struct{})}
+	r := &running{w: w, cancel: cancel, cancelStep: cancelStep, stopped: make(chan struct{})}
 	go func() {
-		defer close(r.done)
-		w.run(ctx, stepCtx)
+		defer close(r.stopped)
+		if after != nil {
+			select {
+			case <-after:
+			case <-ctx.Done():
+				<-after // stopped means: no instance of the watch runs any more
+			}
+		}
+		if ctx.Err() == nil {
+			w.run(ctx, stepCtx)
+		}
+		cancelStep()
+		if err := closeChain(w.chain); err != nil {
+			d.deps.Logger.Warn("closing actions", zap.String("watch", w.cfg.Name), zap.Error(err))
+		}
+		d.deps.Logger.Info("watch stopped", zap.String("watch", w.cfg.Name))
 	}()
 	return r
 }
 
-// stopAll stops watches: no new scans or steps at once, in-flight steps get
-// up to timeout, then they are cancelled. Returns when all have stopped.
-func (d *Daemon) stopAll(rs []*running, timeout time.Duration) {
-	if len(rs) == 0 {
-		return
-	}
+// stopAll stops watches: no new scans or steps at once; in-flight steps
+// get up to timeout, then they are cancelled and pools are closed (a
+// request blocked on a server that does not answer fails at once). It
+// returns when all have stopped, or stopGrace after that, whatever the
+// servers do; watches still running then stop on their own.
+func (d *Daemon) stopAll(rs []*running, pools []*sftpconn.Pool, timeout time.Duration) {
 	for _, r := range rs {
 		r.cancel()
 	}
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
-	for _, r := range rs {
-		select {
-		case <-r.done:
-		case <-timer.C:
-			d.deps.Logger.Warn("shutdown_timeout reached: cancelling in-flight actions", zap.Duration("shutdown_timeout", timeout))
+	if !waitStopped(rs, timeout) {
+		d.deps.Logger.Warn("shutdown_timeout reached: cancelling in-flight actions and closing connections",
+			zap.Duration("shutdown_timeout", timeout))
+		for _, r := range rs {
+			r.cancelStep()
+		}
+		closePools(pools)
+		if !waitStopped(rs, stopGrace) {
+			var names []string
 			for _, r := range rs {
-				r.cancelStep()
+				select {
+				case <-r.stopped:
+				default:
+					names = append(names, r.w.cfg.Name)
+				}
 			}
-			<-r.done
+			d.deps.Logger.Warn("watches did not stop in time; not waiting for them", zap.Strings("watches", names),
+				zap.Duration("waited", timeout+stopGrace))
 		}
 	}
+	closePools(pools)
+}
+
+// drain stops watches a reload removed or replaced, then closes the pools
+// it retired.
+func (d *Daemon) drain(rs []*running, pools []*sftpconn.Pool, timeout time.Duration) {
+	d.stopAll(rs, pools, timeout)
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	for _, r := range rs {
-		r.cancelStep()
-		if err := closeChain(r.w.chain); err != nil {
-			d.deps.Logger.Warn("closing actions", zap.String("watch", r.w.cfg.Name), zap.Error(err))
-		}
-		d.deps.Logger.Info("watch stopped", zap.String("watch", r.w.cfg.Name))
+		delete(d.draining, r)
+	}
+	for _, p := range pools {
+		delete(d.retired, p)
 	}
 }
 
-// Stop stops every watch (in-flight steps get the config's shutdown_timeout)
-// and closes every pool.
+// waitStopped waits up to d for every watch of rs to stop.
+func waitStopped(rs []*running, d time.Duration) bool {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for _, r := range rs {
+		select {
+		case <-r.stopped:
+		case <-timer.C:
+			return false
+		}
+	}
+	return true
+}
+
+func closePools(pools []*sftpconn.Pool) {
+	for _, p := range pools {
+		_ = p.Close()
+	}
+}
+
+// Stop stops every watch, those a reload is still stopping included
+// (in-flight steps get the config's shutdown_timeout), and closes every
+// pool. It returns within shutdown_timeout + stopGrace.
 func (d *Daemon) Stop() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -209,15 +289,22 @@ func (d *Daemon) Stop() {
 		rs = append(rs, r)
 		delete(d.running, name)
 	}
+	for r := range d.draining {
+		rs = append(rs, r)
+	}
+	var pools []*sftpconn.Pool
+	for name, p := range d.pools {
+		pools = append(pools, p.pool)
+		delete(d.pools, name)
+	}
+	for p := range d.retired {
+		pools = append(pools, p)
+	}
 	timeout := 30 * time.Second
 	if d.cfg != nil {
 		timeout = d.cfg.ShutdownTimeout
 	}
-	d.stopAll(rs, timeout)
-	for name, p := range d.pools {
-		_ = p.pool.Close()
-		delete(d.pools, name)
-	}
+	d.stopAll(rs, pools, timeout)
 }
 
 // Watches returns the names of the running watches.

@@ -23,6 +23,7 @@ func HostConfig(h config.Host) sftpconn.HostConfig {
 		MaxConnections:        h.MaxConnections,
 		MaxConcurrentRequests: h.MaxConcurrentRequests,
 		ConnectTimeout:        h.ConnectTimeout,
+		RequestTimeout:        h.RequestTimeout,
 		Keepalive:             h.Keepalive,
 	}
 }

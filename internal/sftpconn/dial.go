@@ -139,7 +139,9 @@ func dial(ctx context.Context, cfg HostConfig, log *zap.Logger) (*Client, <-chan
 	}
 	log.Debug("connected", zap.String("address", addr), zap.String("server_version", string(sshc.ServerVersion())),
 		zap.Strings("auth", tried.list()))
-	return NewClient(sshc, sftpc), dead, nil
+	c := NewClient(sshc, sftpc)
+	c.watchRequests(cfg.displayName(), cfg.RequestTimeout, log)
+	return c, dead, nil
 }
 
 // keepalive sends keepalive@openssh.com every interval and closes the

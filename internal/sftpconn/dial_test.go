@@ -272,6 +272,15 @@ func TestIsConnectionError(t *testing.T) {
 		{os.ErrNotExist, false},
 		{ErrPoolClosed, false},
 		{context.Canceled, false},
+		// A context's deadline is a net.Error (Timeout), not a lost connection.
+		{context.DeadlineExceeded, false},
+		{fmt.Errorf("list %q: %w", "/x", context.DeadlineExceeded), false},
+		{errors.Join(context.Canceled, io.EOF), false},
+		// A dial cut by connect_timeout is.
+		{&DialError{Op: OpConnect, Err: fmt.Errorf("no answer within connect_timeout 1s: %w", context.DeadlineExceeded)}, true},
+		// A request the server left unanswered closed the connection.
+		{fmt.Errorf("lstat %q: %w", "/x", &RequestTimeoutError{Host: "h", Timeout: time.Second, Err: io.EOF}), true},
+		{&RequestTimeoutError{Host: "h", Timeout: time.Second}, true},
 	} {
 		if got := IsConnectionError(tc.err); got != tc.want {
 			t.Errorf("IsConnectionError(%v) = %v, want %v", tc.err, got, tc.want)

@@ -58,7 +58,9 @@ func (c *Client) reader(ctx context.Context) (*dirReader, error) {
 		return nil, nil
 	}
 
+	rq := c.watch.start()
 	r, err := openDirReader(ctx, c.ssh)
+	err = rq.end(err)
 	switch {
 	case err == nil:
 	case ctx.Err() != nil:
@@ -130,7 +132,7 @@ func (c *Client) readDir(ctx context.Context, full string) ([]os.FileInfo, error
 	if r == nil {
 		return c.readDirSFTP(ctx, full)
 	}
-	entries, err := r.list(ctx, full)
+	entries, err := c.list(ctx, r, full)
 	if err != nil {
 		return nil, err
 	}
@@ -150,7 +152,7 @@ func (c *Client) listDir(ctx context.Context, full string) ([]dirEntry, error) {
 		return nil, err
 	}
 	if r != nil {
-		return r.list(ctx, full)
+		return c.list(ctx, r, full)
 	}
 	infos, err := c.readDirSFTP(ctx, full)
 	if err != nil {
@@ -163,11 +165,22 @@ func (c *Client) listDir(ctx context.Context, full string) ([]dirEntry, error) {
 	return entries, nil
 }
 
+// list lists full on the pipelined reader under the request deadline,
+// each reply counting as progress.
+func (c *Client) list(ctx context.Context, r *dirReader, full string) ([]dirEntry, error) {
+	rq := c.watch.start()
+	entries, err := r.list(ctx, full, rq)
+	return entries, rq.end(err)
+}
+
 // readDirSFTP lists full with pkg/sftp: 4 sequential round trips per
 // directory of up to ~100 entries (OPENDIR, READDIR, READDIR answering
-// EOF, CLOSE, whose reply ReadDirContext waits for).
+// EOF, CLOSE, whose reply ReadDirContext waits for). The request deadline
+// times the listing as a whole: pkg/sftp shows no progress.
 func (c *Client) readDirSFTP(ctx context.Context, full string) ([]os.FileInfo, error) {
+	rq := c.watch.start()
 	infos, err := c.sftp.ReadDirContext(ctx, full)
+	err = rq.end(err)
 	if err == nil {
 		err = ctx.Err() // pkg/sftp returns the partial list with a nil error when ctx ends
 	}

@@ -393,7 +393,8 @@ func handleOf(p []byte) ([]byte, error) {
 // list reads directory full completely and returns its entries sorted by
 // name ("." and ".." left out). Errors: a *listStatusError when the server
 // refused; ctx.Err() when ctx ended first; a connection error otherwise.
-func (r *dirReader) list(ctx context.Context, full string) ([]dirEntry, error) {
+// Each reply is progress for rq (may be nil).
+func (r *dirReader) list(ctx context.Context, full string, rq *request) ([]dirEntry, error) {
 	w := &replyWaiter{ch: make(chan reply, replyBuffer)}
 	ids := make([]uint32, 2)
 	if err := r.register(w, ids[:1]); err != nil {
@@ -430,11 +431,12 @@ func (r *dirReader) list(ctx context.Context, full string) ([]dirEntry, error) {
 	default:
 		return nil, fmt.Errorf("%w: packet type %d in reply to opendir", errProtocol, rep.typ)
 	}
+	rq.touch()
 	handle, err := handleOf(rep.payload)
 	if err != nil {
 		return nil, err
 	}
-	entries, err := r.readAll(ctx, w, handle)
+	entries, err := r.readAll(ctx, w, handle, rq)
 	// The CLOSE's answer is not awaited: the listing is complete (or
 	// failed) either way, and a failed CLOSE changes nothing for it.
 	r.closeHandle(handle)
@@ -449,7 +451,7 @@ func (r *dirReader) list(ctx context.Context, full string) ([]dirEntry, error) {
 // reply while no EOF has been seen, until every READDIR sent has been
 // answered and one said EOF. Replies may come back in any order; every data
 // reply's entries are kept.
-func (r *dirReader) readAll(ctx context.Context, w *replyWaiter, handle []byte) ([]dirEntry, error) {
+func (r *dirReader) readAll(ctx context.Context, w *replyWaiter, handle []byte, rq *request) ([]dirEntry, error) {
 	outstanding := make([]uint32, 0, replyBuffer)
 	ids := make([]uint32, replyBuffer)
 	sendN := func(n int) error {
@@ -477,6 +479,7 @@ func (r *dirReader) readAll(ctx context.Context, w *replyWaiter, handle []byte) 
 		case <-ctx.Done():
 			return giveUp(ctx.Err())
 		}
+		rq.touch()
 		// Take every reply already here before asking for more, so that
 		// an EOF that came with a data reply saves a READDIR.
 		data := 0

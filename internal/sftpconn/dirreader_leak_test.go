@@ -107,7 +107,7 @@ func tappedReader(t *testing.T, c *Client) (*dirReader, *tapChannel) {
 func listAsync(ctx context.Context, r *dirReader, dir string) <-chan error {
 	done := make(chan error, 1)
 	go func() {
-		_, err := r.list(ctx, dir)
+		_, err := r.list(ctx, dir, nil)
 		done <- err
 	}()
 	return done
@@ -132,7 +132,7 @@ func TestDirReaderCancel(t *testing.T) {
 	r := inProcessFS(t)
 	fillDir(t, filepath.Join(r.Local, "d"), 250)
 	rd, tap := tappedReader(t, r.C)
-	if got, err := rd.list(context.Background(), "/d"); err != nil || len(got) != 250 {
+	if got, err := rd.list(context.Background(), "/d", nil); err != nil || len(got) != 250 {
 		t.Fatalf("list: %d entries, %v", len(got), err)
 	}
 	r.Srv.SetLatency(time.Second)
@@ -166,7 +166,7 @@ func TestDirReaderCancel(t *testing.T) {
 		})
 	}
 	r.Srv.SetLatency(0)
-	if got, err := rd.list(context.Background(), "/d"); err != nil || len(got) != 250 {
+	if got, err := rd.list(context.Background(), "/d", nil); err != nil || len(got) != 250 {
 		t.Fatalf("list after the cancellations: %d entries, %v", len(got), err)
 	}
 }
@@ -183,7 +183,7 @@ func TestDirReaderNoHandleLeak(t *testing.T) {
 	r.Srv.SetLatency(time.Millisecond)
 	timeouts := []time.Duration{0, 300 * time.Microsecond, time.Millisecond, 2 * time.Millisecond, 4 * time.Millisecond, -1}
 	completed, cancelled := churnListings(t, 25, timeouts, func(ctx context.Context, g, i int) error {
-		_, err := rd.list(ctx, fmt.Sprintf("/%d", (g*7+i)%4))
+		_, err := rd.list(ctx, fmt.Sprintf("/%d", (g*7+i)%4), nil)
 		return err
 	})
 	if completed == 0 || cancelled < 50 {

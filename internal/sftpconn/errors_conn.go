@@ -1,6 +1,7 @@
 package sftpconn
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -95,13 +96,19 @@ func (e *ConnectionError) Unwrap() error { return e.Err }
 // IsConnectionError reports whether err means the SSH connection is gone
 // or unusable (as opposed to an SFTP status such as "no such file"): EOF,
 // a lost SFTP connection, network errors, a failed keepalive, a dial that
-// failed for a reason other than auth or host key. An operation that failed this way may succeed on a new connection.
+// failed for a reason other than auth or host key, a request that got no
+// reply within the request timeout (*RequestTimeoutError: the connection
+// was closed). An operation that failed this way may succeed on a new
+// connection. A context's end (context.Canceled, context.DeadlineExceeded,
+// which is also a net.Error) is not a lost connection, unless a dial
+// failed by it (connect_timeout).
 func IsConnectionError(err error) bool {
 	if err == nil {
 		return false
 	}
 	var ce *ConnectionError
-	if errors.As(err, &ce) {
+	var te *RequestTimeoutError
+	if errors.As(err, &ce) || errors.As(err, &te) {
 		return true
 	}
 	var se *sftp.StatusError
@@ -117,6 +124,9 @@ func IsConnectionError(err error) bool {
 	var de *DialError
 	if errors.As(err, &de) {
 		return true
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
 	}
 	var ne net.Error
 	var ke *knownhosts.KeyError

@@ -49,21 +49,22 @@ func (c *Client) FetchTo(ctx context.Context, p string, size int64, w io.Writer,
 	if err != nil {
 		return 0, nil, opErr("get", full, err)
 	}
+	rq := c.watch.start()
+	cw := &ctxWriter{ctx: ctx, w: w, progress: progress, rq: rq}
 	if r != nil {
-		return c.fetchPipelined(ctx, r, full, size, w, progress)
+		return c.fetchPipelined(ctx, r, full, size, cw)
 	}
 	f, err := c.sftp.Open(full)
 	if err != nil {
-		return 0, nil, opErr("get", full, err)
+		return 0, nil, opErr("get", full, rq.end(err))
 	}
-	cw := &ctxWriter{ctx: ctx, w: w, progress: progress}
 	n, err = copyExpecting(f, size, cw)
 	if err == nil {
 		err = ctx.Err()
 	}
 	if err != nil {
 		_ = f.Close()
-		return n, nil, opErr("get", full, err)
+		return n, nil, opErr("get", full, rq.end(err))
 	}
 	// The handle is only read from: a failed CLOSE changes nothing about
 	// what was copied (GetTo ignores it too). It is sent alongside the
@@ -72,8 +73,8 @@ func (c *Client) FetchTo(ctx context.Context, p string, size int64, w io.Writer,
 		wg   sync.WaitGroup
 		lerr error
 	)
-	wg.Go(func() { after, lerr = c.sftp.Lstat(full) })
-	_ = f.Close()
+	wg.Go(func() { after, lerr = timed(c, c.sftp.Lstat, full) })
+	_ = rq.end(f.Close())
 	wg.Wait()
 	if lerr != nil {
 		return n, nil, opErr("lstat", full, lerr)
@@ -86,15 +87,15 @@ func (c *Client) FetchTo(ctx context.Context, p string, size int64, w io.Writer,
 // the file streamed on if the one at size returns data); then LSTAT, on
 // pkg/sftp's channel, once every READ was answered, while the CLOSE goes
 // out unawaited.
-func (c *Client) fetchPipelined(ctx context.Context, r *dirReader, full string, size int64, w io.Writer, progress func(int64)) (int64, os.FileInfo, error) {
-	n, err := r.download(ctx, full, size, &ctxWriter{ctx: ctx, w: w, progress: progress})
+func (c *Client) fetchPipelined(ctx context.Context, r *dirReader, full string, size int64, cw *ctxWriter) (int64, os.FileInfo, error) {
+	n, err := r.download(ctx, full, size, cw)
 	if err == nil {
 		err = ctx.Err()
 	}
-	if err != nil {
+	if err = cw.rq.end(err); err != nil {
 		return n, nil, opErr("get", full, err)
 	}
-	after, err := c.sftp.Lstat(full)
+	after, err := timed(c, c.sftp.Lstat, full)
 	if err != nil {
 		return n, nil, opErr("lstat", full, err)
 	}

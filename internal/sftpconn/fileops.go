@@ -11,7 +11,8 @@ import (
 // (see Chdir), checks ctx before sending anything, and wraps errors with the
 // operation and the resolved path (see errors_fs.go). pkg/sftp has no
 // per-request cancellation except for directory reads, so a request already
-// sent runs to its answer or to the connection's end.
+// sent runs to its answer, to the connection's end or to the request
+// deadline (deadline.go), which closes the connection.
 
 // begin checks ctx and resolves p.
 func (c *Client) begin(ctx context.Context, op, p string) (string, error) {
@@ -54,7 +55,7 @@ func (c *Client) Stat(ctx context.Context, p string) (os.FileInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	fi, err := c.sftp.Stat(full)
+	fi, err := timed(c, c.sftp.Stat, full)
 	return fi, opErr("stat", full, err)
 }
 
@@ -64,7 +65,7 @@ func (c *Client) Lstat(ctx context.Context, p string) (os.FileInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	fi, err := c.sftp.Lstat(full)
+	fi, err := timed(c, c.sftp.Lstat, full)
 	return fi, opErr("lstat", full, err)
 }
 
@@ -116,11 +117,11 @@ func (c *Client) Mkdir(ctx context.Context, p string, mode os.FileMode) error {
 	if err != nil {
 		return err
 	}
-	if err := c.sftp.Mkdir(full); err != nil {
+	if err := c.timed(func() error { return c.sftp.Mkdir(full) }); err != nil {
 		return opErr("mkdir", full, err)
 	}
 	if mode != 0 {
-		return opErr("mkdir", full, c.sftp.Chmod(full, mode))
+		return opErr("mkdir", full, c.timed(func() error { return c.sftp.Chmod(full, mode) }))
 	}
 	return nil
 }
@@ -144,7 +145,7 @@ func (c *Client) makeDirs(ctx context.Context, p string, mode os.FileMode) error
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	fi, err := c.sftp.Stat(p)
+	fi, err := timed(c, c.sftp.Stat, p)
 	switch {
 	case err == nil && fi.IsDir():
 		return nil
@@ -163,15 +164,15 @@ func (c *Client) makeDirs(ctx context.Context, p string, mode os.FileMode) error
 	if !IsNotExist(err) {
 		return opErr("stat", p, err)
 	}
-	if err := c.sftp.Mkdir(p); err != nil {
+	if err := c.timed(func() error { return c.sftp.Mkdir(p) }); err != nil {
 		// Someone else may have created it meanwhile: that is success.
-		if fi, serr := c.sftp.Stat(p); serr == nil && fi.IsDir() {
+		if fi, serr := timed(c, c.sftp.Stat, p); serr == nil && fi.IsDir() {
 			return nil
 		}
 		return opErr("mkdir", p, err)
 	}
 	if mode != 0 {
-		return opErr("chmod", p, c.sftp.Chmod(p, mode))
+		return opErr("chmod", p, c.timed(func() error { return c.sftp.Chmod(p, mode) }))
 	}
 	return nil
 }
@@ -182,7 +183,7 @@ func (c *Client) Rmdir(ctx context.Context, p string) error {
 	if err != nil {
 		return err
 	}
-	return opErr("rmdir", full, c.sftp.RemoveDirectory(full))
+	return opErr("rmdir", full, c.timed(func() error { return c.sftp.RemoveDirectory(full) }))
 }
 
 // ErrIsDir is returned by Remove for a directory (use Rmdir).
@@ -195,14 +196,14 @@ func (c *Client) Remove(ctx context.Context, p string) error {
 	if err != nil {
 		return err
 	}
-	fi, err := c.sftp.Lstat(full)
+	fi, err := timed(c, c.sftp.Lstat, full)
 	if err != nil {
 		return opErr("remove", full, err)
 	}
 	if fi.IsDir() {
 		return opErr("remove", full, ErrIsDir)
 	}
-	return opErr("remove", full, c.sftp.Remove(full))
+	return opErr("remove", full, c.timed(func() error { return c.sftp.Remove(full) }))
 }
 
 // Rename moves oldpath to newpath. When the server offers
@@ -216,9 +217,9 @@ func (c *Client) Rename(ctx context.Context, oldpath, newpath string) error {
 	}
 	to := c.abs(newpath)
 	if _, ok := c.sftp.HasExtension("posix-rename@openssh.com"); ok {
-		return opErr2("rename", from, to, c.sftp.PosixRename(from, to))
+		return opErr2("rename", from, to, c.timed(func() error { return c.sftp.PosixRename(from, to) }))
 	}
-	return opErr2("rename", from, to, c.sftp.Rename(from, to))
+	return opErr2("rename", from, to, c.timed(func() error { return c.sftp.Rename(from, to) }))
 }
 
 // Chmod sets the permission bits of p.
@@ -227,7 +228,7 @@ func (c *Client) Chmod(ctx context.Context, p string, mode os.FileMode) error {
 	if err != nil {
 		return err
 	}
-	return opErr("chmod", full, c.sftp.Chmod(full, mode))
+	return opErr("chmod", full, c.timed(func() error { return c.sftp.Chmod(full, mode) }))
 }
 
 // Chown sets the owner and group of p (numeric ids). pysftp lets either be
@@ -237,7 +238,7 @@ func (c *Client) Chown(ctx context.Context, p string, uid, gid int) error {
 	if err != nil {
 		return err
 	}
-	return opErr("chown", full, c.sftp.Chown(full, uid, gid))
+	return opErr("chown", full, c.timed(func() error { return c.sftp.Chown(full, uid, gid) }))
 }
 
 // Truncate sets the size of file p.
@@ -246,7 +247,7 @@ func (c *Client) Truncate(ctx context.Context, p string, size int64) error {
 	if err != nil {
 		return err
 	}
-	return opErr("truncate", full, c.sftp.Truncate(full, size))
+	return opErr("truncate", full, c.timed(func() error { return c.sftp.Truncate(full, size) }))
 }
 
 // Symlink creates a symbolic link at link pointing to target. target is
@@ -257,7 +258,7 @@ func (c *Client) Symlink(ctx context.Context, target, link string) error {
 	if err != nil {
 		return err
 	}
-	return opErr("symlink", full, c.sftp.Symlink(target, full))
+	return opErr("symlink", full, c.timed(func() error { return c.sftp.Symlink(target, full) }))
 }
 
 // Readlink returns the target of symbolic link p as the server stores it
@@ -267,7 +268,7 @@ func (c *Client) Readlink(ctx context.Context, p string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	t, err := c.sftp.ReadLink(full)
+	t, err := timed(c, c.sftp.ReadLink, full)
 	return t, opErr("readlink", full, err)
 }
 
@@ -280,6 +281,6 @@ func (c *Client) Normalize(ctx context.Context, p string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	r, err := c.sftp.RealPath(full)
+	r, err := timed(c, c.sftp.RealPath, full)
 	return r, opErr("normalize", full, err)
 }

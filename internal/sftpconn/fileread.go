@@ -435,12 +435,16 @@ func (fc *fileCopier) abandon() {
 
 // download copies full (resolved) into dst: with the pipelined reader when
 // the connection has one, else with pkg/sftp's File.WriteTo. size is the
-// expected length, or -1 (see dirReader.download).
-func (c *Client) download(ctx context.Context, full string, size int64, dst io.Writer) (int64, error) {
+// expected length, or -1 (see dirReader.download). Every write to dst is
+// progress for the request deadline.
+func (c *Client) download(ctx context.Context, full string, size int64, dst *ctxWriter) (n int64, err error) {
 	r, err := c.reader(ctx)
 	if err != nil {
 		return 0, err
 	}
+	rq := c.watch.start()
+	defer func() { err = rq.end(err) }()
+	dst.rq = rq
 	if r != nil {
 		return r.download(ctx, full, size, dst)
 	}

@@ -81,7 +81,10 @@ func FindWalk(ctx context.Context, d Doer, root string, opt WalkOptions, fn func
 	ran := make(chan error, 1)
 	go func() {
 		ran <- d.Do(ctx, func(c *Client) error {
-			return c.Run(ctx, findCommand(root, depth), p, stderr)
+			// Under the request deadline: find's output, while the parser
+			// is not waiting for fn, must keep coming.
+			rq := c.watch.start()
+			return rq.end(c.Run(ctx, findCommand(root, depth), progressWriter{rq, p}, progressWriter{rq, stderr}))
 		})
 	}()
 	var runErr error

@@ -18,6 +18,7 @@ const (
 	DefaultMaxConcurrentRequests = 64
 	DefaultConnectTimeout        = 10 * time.Second
 	DefaultKeepalive             = 30 * time.Second
+	DefaultRequestTimeout        = 2 * time.Minute
 )
 
 // HostConfig is how to reach and authenticate to one SFTP server. Secrets
@@ -49,6 +50,10 @@ type HostConfig struct {
 	MaxConcurrentRequests int           // Pool.Do calls in flight (default 64)
 	ConnectTimeout        time.Duration // TCP connect + SSH handshake + SFTP init (default 10s)
 	Keepalive             time.Duration // keepalive@openssh.com interval (default 30s; negative disables)
+	// RequestTimeout is how long the server may leave a request (or a
+	// download or find listing: its progress) unanswered before the
+	// connection is closed (default 2m).
+	RequestTimeout time.Duration
 }
 
 // withDefaults returns c with zero fields defaulted.
@@ -61,6 +66,9 @@ func (c HostConfig) withDefaults() HostConfig {
 	}
 	if c.ConnectTimeout <= 0 {
 		c.ConnectTimeout = DefaultConnectTimeout
+	}
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = DefaultRequestTimeout
 	}
 	if c.Keepalive == 0 {
 		c.Keepalive = DefaultKeepalive

@@ -106,8 +106,9 @@ func (p *Pool) Host() string { return p.host }
 // free request slot and, if needed, a connection. fn may run concurrently
 // with other calls on the same Client. Do does not retry fn: when fn's
 // error shows the connection broke, the connection is dropped and the
-// error is returned as a *ConnectionError (IsConnectionError holds), and
-// the caller decides whether to call Do again.
+// error is returned as a *ConnectionError, or as the *RequestTimeoutError
+// of a request the server left unanswered (IsConnectionError holds for
+// both), and the caller decides whether to call Do again.
 func (p *Pool) Do(ctx context.Context, fn func(*Client) error) (err error) {
 	select {
 	case <-p.closeCtx.Done():
@@ -130,7 +131,8 @@ func (p *Pool) Do(ctx context.Context, fn func(*Client) error) (err error) {
 	defer func() { p.release(pc, err) }() // also on panic in fn
 	err = fn(pc.c)
 	var ce *ConnectionError
-	if IsConnectionError(err) && !errors.As(err, &ce) {
+	var te *RequestTimeoutError // names the host already
+	if IsConnectionError(err) && !errors.As(err, &ce) && !errors.As(err, &te) {
 		err = &ConnectionError{Host: p.host, Err: err}
 	}
 	return err

@@ -40,19 +40,24 @@ type PutOptions struct {
 // PutFrom (pkg/sftp caps it at the client's MaxConcurrentRequestsPerFile).
 const uploadConcurrency = 64
 
-// ctxWriter stops a transfer when ctx ends and reports progress.
+// ctxWriter stops a transfer when ctx ends and reports progress, to the
+// caller and, as the download's progress, to its request deadline: the
+// deadline's clock is held while w writes.
 type ctxWriter struct {
 	ctx      context.Context
 	w        io.Writer
 	n        int64
 	progress func(int64)
+	rq       *request // set by the download
 }
 
 func (cw *ctxWriter) Write(p []byte) (int, error) {
 	if err := cw.ctx.Err(); err != nil {
 		return 0, err
 	}
+	cw.rq.hold()
 	n, err := cw.w.Write(p)
+	cw.rq.release()
 	cw.n += int64(n)
 	if cw.progress != nil && n > 0 {
 		cw.progress(cw.n)
@@ -60,19 +65,24 @@ func (cw *ctxWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// ctxReader stops an upload when ctx ends and reports progress.
+// ctxReader stops an upload when ctx ends and reports progress, to the
+// caller and to the upload's request deadline (held while r reads: the
+// upload reads on only once the server acknowledged earlier writes).
 type ctxReader struct {
 	ctx      context.Context
 	r        io.Reader
 	n        int64
 	progress func(int64)
+	rq       *request
 }
 
 func (cr *ctxReader) Read(p []byte) (int, error) {
 	if err := cr.ctx.Err(); err != nil {
 		return 0, err
 	}
+	cr.rq.hold()
 	n, err := cr.r.Read(p)
+	cr.rq.release()
 	cr.n += int64(n)
 	if cr.progress != nil && n > 0 {
 		cr.progress(cr.n)
@@ -94,8 +104,7 @@ func (c *Client) GetTo(ctx context.Context, p string, w io.Writer, progress func
 	if err != nil {
 		return 0, err
 	}
-	cw := &ctxWriter{ctx: ctx, w: w, progress: progress}
-	n, err := c.download(ctx, full, -1, cw)
+	n, err := c.download(ctx, full, -1, &ctxWriter{ctx: ctx, w: w, progress: progress})
 	if err == nil {
 		err = ctx.Err()
 	}
@@ -115,7 +124,7 @@ func (c *Client) Get(ctx context.Context, p, local string, opt GetOptions) error
 	if local == "" {
 		local = path.Base(full)
 	}
-	fi, err := c.sftp.Stat(full)
+	fi, err := timed(c, c.sftp.Stat, full)
 	if err != nil {
 		return opErr("get", full, err)
 	}
@@ -272,7 +281,7 @@ func (c *Client) Put(ctx context.Context, local, p string, opt PutOptions) (os.F
 	}
 	n, err := c.put(ctx, lf, full, lfi.Size(), opt.Progress)
 	if err == nil && opt.PreserveMtime {
-		err = c.sftp.Chtimes(full, lfi.ModTime(), lfi.ModTime())
+		err = c.timed(func() error { return c.sftp.Chtimes(full, lfi.ModTime(), lfi.ModTime()) })
 	}
 	var fi os.FileInfo
 	if err == nil {
@@ -308,16 +317,18 @@ func (c *Client) PutFrom(ctx context.Context, r io.Reader, p string, opt PutOpti
 	return fi, opErr("put", full, err)
 }
 
-func (c *Client) put(ctx context.Context, r io.Reader, full string, total int64, progress func(done, total int64)) (int64, error) {
+func (c *Client) put(ctx context.Context, r io.Reader, full string, total int64, progress func(done, total int64)) (n int64, err error) {
+	rq := c.watch.start()
+	defer func() { err = rq.end(err) }()
 	f, err := c.sftp.OpenFile(full, os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
 	if err != nil {
 		return 0, err
 	}
-	cr := &ctxReader{ctx: ctx, r: r}
+	cr := &ctxReader{ctx: ctx, r: r, rq: rq}
 	if progress != nil {
 		cr.progress = func(n int64) { progress(n, total) }
 	}
-	n, err := f.ReadFromWithConcurrency(cr, uploadConcurrency)
+	n, err = f.ReadFromWithConcurrency(cr, uploadConcurrency)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -330,7 +341,7 @@ func (c *Client) put(ctx context.Context, r io.Reader, full string, total int64,
 // confirm stats the uploaded file and, when check is set, compares its size
 // with the bytes sent.
 func (c *Client) confirm(full string, sent int64, check bool) (os.FileInfo, error) {
-	fi, err := c.sftp.Stat(full)
+	fi, err := timed(c, c.sftp.Stat, full)
 	if err != nil {
 		return nil, err
 	}

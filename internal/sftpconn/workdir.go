@@ -15,11 +15,11 @@ func (c *Client) Chdir(ctx context.Context, p string) error {
 		return err
 	}
 	full := c.abs(p)
-	real, err := c.sftp.RealPath(full)
+	real, err := timed(c, c.sftp.RealPath, full)
 	if err != nil {
 		return opErr("chdir", full, err)
 	}
-	fi, err := c.sftp.Stat(real)
+	fi, err := timed(c, c.sftp.Stat, real)
 	if err != nil {
 		return opErr("chdir", full, err)
 	}

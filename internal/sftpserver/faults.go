@@ -22,7 +22,8 @@ type faults struct {
 	fail     map[string]error
 	dropLeft int // requests still served before the drop; -1 = disarmed
 	latency  time.Duration
-	maxRead  int // bytes a file read returns at most; 0 = no limit
+	maxRead  int           // bytes a file read returns at most; 0 = no limit
+	thaw     chan struct{} // while frozen: closed by Thaw; nil otherwise
 }
 
 func (f *faults) init() {
@@ -83,6 +84,37 @@ func (s *Server) ShortReads(n int) {
 	s.faults.mu.Lock()
 	s.faults.maxRead = max(n, 0)
 	s.faults.mu.Unlock()
+}
+
+// Freeze makes the server stop serving SFTP, like an sftp-server that is
+// stopped or blocked on a dead mount: requests (on every session, new
+// ones included) are received and queued, but none is handed to the
+// request server, so none is answered, until Thaw. The SSH connection
+// lives on: keepalives, channel and exec requests are answered. Requests
+// being served when Freeze is called are answered.
+func (s *Server) Freeze() {
+	s.faults.mu.Lock()
+	defer s.faults.mu.Unlock()
+	if s.faults.thaw == nil {
+		s.faults.thaw = make(chan struct{})
+	}
+}
+
+// Thaw ends Freeze: the queued requests are served in order.
+func (s *Server) Thaw() {
+	s.faults.mu.Lock()
+	defer s.faults.mu.Unlock()
+	if s.faults.thaw != nil {
+		close(s.faults.thaw)
+		s.faults.thaw = nil
+	}
+}
+
+// frozen is closed by Thaw while the server is frozen, nil otherwise.
+func (f *faults) frozen() <-chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.thaw
 }
 
 // readCap is the ShortReads limit, 0 for none.
@@ -248,6 +280,13 @@ func (c *faultConn) Read(p []byte) (int, error) {
 			case <-t.C:
 			case <-c.done:
 				t.Stop()
+				return 0, io.EOF
+			}
+		}
+		if thaw := c.srv.faults.frozen(); thaw != nil {
+			select {
+			case <-thaw:
+			case <-c.done:
 				return 0, io.EOF
 			}
 		}

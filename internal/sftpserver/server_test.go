@@ -458,3 +458,41 @@ func TestShortReads(t *testing.T) {
 		}
 	}
 }
+
+func TestFreezeHoldsRequestsUntilThaw(t *testing.T) {
+	s, _ := startTest(t, Options{})
+	sc, err := dialSSH(t, s, ssh.Password(testPass))
+	if err != nil {
+		t.Fatalf("ssh dial: %v", err)
+	}
+	c, err := sftp.NewClient(sc)
+	if err != nil {
+		t.Fatalf("sftp client: %v", err)
+	}
+	t.Cleanup(func() { c.Close(); sc.Close() })
+
+	s.Freeze()
+	answered := make(chan error, 1)
+	go func() {
+		_, err := c.Stat("/")
+		answered <- err
+	}()
+	// The SSH transport still answers while SFTP is frozen.
+	if _, _, err := sc.SendRequest("keepalive@openssh.com", true, nil); err != nil {
+		t.Fatalf("keepalive while frozen: %v", err)
+	}
+	select {
+	case err := <-answered:
+		t.Fatalf("Stat answered while frozen: %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	s.Thaw()
+	select {
+	case err := <-answered:
+		if err != nil {
+			t.Fatalf("Stat after Thaw: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Stat not answered after Thaw")
+	}
+}
