@@ -151,6 +151,35 @@ func FindWalk(ctx context.Context, d Doer, root string, opt WalkOptions, fn func
 	return nil
 }
 
+// FindProbe checks that FindWalk can list root through d, at the cost of
+// one tiny find run that prints the root alone: it fails with
+// ErrFindRefused where the server does not run GNU find, and with the
+// listing error of the root (fs.ErrNotExist, fs.ErrPermission, not a
+// directory) where find cannot list it.
+func FindProbe(ctx context.Context, d Doer, root string) error {
+	if !path.IsAbs(root) {
+		return fmt.Errorf("find probe %q: the root must be an absolute path", root)
+	}
+	root = path.Clean(root)
+	p := newFindParser(WalkOptions{}, func(DirListing) bool { return true })
+	stderr := &boundedBuffer{max: maxFindStderr}
+	head := &boundedBuffer{max: maxFindStdoutHead}
+	runErr := d.Do(ctx, func(c *Client) error {
+		return c.Run(ctx, findCommand(root, findRootOnly), io.MultiWriter(head, p), stderr)
+	})
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	_, failed, err := checkFindRun(root, runErr, p, stderr, head)
+	if err == nil {
+		err = failed[""]
+	}
+	if err != nil {
+		return fmt.Errorf("find probe %q: %w", root, err)
+	}
+	return nil
+}
+
 // checkFindRun decides whether a finished run is a listing, and returns the
 // listings of the directories still open at its end (the root's last) and
 // the directories find could not read (rel path → error). head is the
