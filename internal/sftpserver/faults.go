@@ -22,7 +22,8 @@ type faults struct {
 	fail     map[string]error
 	dropLeft int // requests still served before the drop; -1 = disarmed
 	latency  time.Duration
-	maxRead  int // bytes a file read returns at most; 0 = no limit
+	maxRead  int   // bytes a file read returns at most; 0 = no limit
+	setstat  error // every SETSTAT fails with it; nil = served
 }
 
 func (f *faults) init() {
@@ -83,6 +84,27 @@ func (s *Server) ShortReads(n int) {
 	s.faults.mu.Lock()
 	s.faults.maxRead = max(n, 0)
 	s.faults.mu.Unlock()
+}
+
+// RefuseSetstat makes every SETSTAT (chmod, chown, times, truncate by
+// path) on every path fail with err, classified as for FailPath, as on
+// servers that never let clients set attributes; a nil err serves them
+// again. Creating files and directories still works.
+func (s *Server) RefuseSetstat(err error) {
+	s.faults.mu.Lock()
+	s.faults.setstat = err
+	s.faults.mu.Unlock()
+}
+
+// checkSetstat returns the RefuseSetstat error for p, or nil.
+func (f *faults) checkSetstat(p string) error {
+	f.mu.Lock()
+	err := f.setstat
+	f.mu.Unlock()
+	if err == nil {
+		return nil
+	}
+	return statusError(p, err)
 }
 
 // readCap is the ShortReads limit, 0 for none.

@@ -121,6 +121,9 @@ func (h *handler) filecmd(r *sftp.Request) error {
 		if err := h.check(r.Filepath); err != nil {
 			return err
 		}
+		if err := h.faults.checkSetstat(cleanAbs(r.Filepath)); err != nil {
+			return err
+		}
 		return h.setstat(r)
 	case "Rename":
 		if err := h.check(r.Filepath, r.Target); err != nil {
