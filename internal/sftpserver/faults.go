@@ -282,14 +282,13 @@ func (c *faultConn) Read(p []byte) (int, error) {
 
 func (c *faultConn) Write(p []byte) (int, error) { return c.ch.Write(p) }
 
+// Close stops handing packets to the request server (its Read returns
+// EOF). The channel stays open, for the exit-status: its owner closes it.
 func (c *faultConn) Close() error {
-	var err error
-	c.once.Do(func() {
-		close(c.done)
-		err = c.ch.Close()
-	})
-	return err
+	c.once.Do(func() { close(c.done) })
+	return nil
 }
 
-// wait blocks until the pump goroutine has exited; call after Close.
+// wait blocks until the pump goroutine has exited; call after Close and
+// after closing the channel.
 func (c *faultConn) wait() { <-c.pumpDone }

@@ -17,6 +17,7 @@ import (
 // and symbolic links that point outside are not followed (os.Root refuses).
 type handler struct {
 	root   *os.Root
+	dir    string // the served directory, for statvfs
 	faults *faults
 }
 
