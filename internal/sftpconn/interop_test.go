@@ -27,7 +27,7 @@ func interopServers(t *testing.T) []*interop.Server {
 	t.Helper()
 	var out []*interop.Server
 	for _, start := range []func(testing.TB) *interop.Server{
-		func(t testing.TB) *interop.Server { return interop.StartProFTPD(t) },
+		interop.StartProFTPD,
 		interop.StartDropbear,
 	} {
 		s := start(t)

@@ -53,29 +53,16 @@ func (s *Server) Log() string {
 	return s.log.String() + string(b)
 }
 
-// ProFTPDOption changes the ProFTPD configuration.
-type ProFTPDOption func(*[]string)
-
-// WithMaxChannels sets SFTPMaxChannels: 1 refuses every session but the
-// first on a connection, as partners' servers limited to one session do.
-func WithMaxChannels(n int) ProFTPDOption {
-	return func(lines *[]string) { *lines = append(*lines, "SFTPMaxChannels "+strconv.Itoa(n)) }
-}
-
 // StartProFTPD runs ProFTPD's mod_sftp for the test (password login of
 // sshdtest.TestUser; exec refused, as mod_sftp does) and stops it in
 // t.Cleanup.
-func StartProFTPD(t testing.TB, opts ...ProFTPDOption) *Server {
+func StartProFTPD(t testing.TB) *Server {
 	t.Helper()
 	bin := need(t, "proftpd", "proftpd-core proftpd-mod-crypto")
 	if _, err := os.Stat("/usr/lib/proftpd/mod_sftp.so"); err != nil {
 		missing(t, "ProFTPD's mod_sftp (/usr/lib/proftpd/mod_sftp.so)", "proftpd-mod-crypto")
 	}
 	s := newServer(t, "proftpd")
-	var extra []string
-	for _, o := range opts {
-		o(&extra)
-	}
 	var keys []ssh.PublicKey
 	for _, kt := range []sshdtest.KeyType{sshdtest.KeyEd25519, sshdtest.KeyRSA} {
 		format := sshdtest.FormatPEM
@@ -110,7 +97,6 @@ func StartProFTPD(t testing.TB, opts ...ProFTPDOption) *Server {
 			"SFTPHostKey " + filepath.Join(s.dir, "host_rsa"),
 			"<Directory />", "AllowOverwrite on", "</Directory>",
 		}
-		lines = append(lines, extra...)
 		if err := os.WriteFile(conf, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
 			t.Fatalf("interop: %v", err)
 		}

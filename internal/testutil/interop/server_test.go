@@ -15,7 +15,7 @@ import (
 // presents the host key in KnownHostsFile and lists Root over SFTP.
 func TestServersServe(t *testing.T) {
 	for name, start := range map[string]func(testing.TB) *Server{
-		"proftpd":  func(t testing.TB) *Server { return StartProFTPD(t) },
+		"proftpd":  StartProFTPD,
 		"dropbear": StartDropbear,
 	} {
 		t.Run(name, func(t *testing.T) {
