@@ -192,6 +192,9 @@ type faultConn struct {
 	once     sync.Once
 
 	cur []byte // only touched by Read, which the request server calls from one goroutine
+
+	wmu   sync.Mutex // serialises Write with end
+	ended bool
 }
 
 type chunk struct {
@@ -280,7 +283,26 @@ func (c *faultConn) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-func (c *faultConn) Write(p []byte) (int, error) { return c.ch.Write(p) }
+// Write sends p to the client, unless the session was ended (end): the
+// request server's writer may still answer after Serve returned.
+func (c *faultConn) Write(p []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.ended {
+		return 0, io.ErrClosedPipe
+	}
+	return c.ch.Write(p)
+}
+
+// end sends the exit-status and EOF, after which Write fails; no write
+// runs concurrently with it.
+func (c *faultConn) end(status uint32) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.ended = true
+	_, _ = c.ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{status}))
+	_ = c.ch.CloseWrite()
+}
 
 // Close stops handing packets to the request server (its Read returns
 // EOF). The channel stays open, for the exit-status: its owner closes it.

@@ -289,8 +289,7 @@ func (s *Server) serveSFTP(c net.Conn, ch ssh.Channel, log *zap.Logger) {
 		status = 1
 	}
 	log.Debug("sftp session ended", zap.Error(err))
-	_, _ = ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{status}))
-	_ = ch.CloseWrite()
+	fc.end(status)
 	_ = ch.Close()
 	fc.wait()
 }
