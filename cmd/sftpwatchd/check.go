@@ -29,7 +29,8 @@ func newCheckCommand() *cobra.Command {
 		Long: `check loads and validates the config and lists every problem it finds, each
 naming its key. With --connect it also dials every host used by a watch,
 verifies its host key and authentication, and checks that every watch path
-exists and is a directory.
+exists and is a directory; for a watch with lister: find it also runs find
+on the path (the root alone) to show that the server runs it.
 
 Exit codes: 0 all good; 1 a host or path failed the --connect checks;
 2 the config is invalid (every problem listed on stderr).`,
@@ -114,6 +115,11 @@ func checkWatchPath(ctx context.Context, c *sftpconn.Client, w config.Watch) err
 	}
 	if _, err := c.ReadDir(ctx, w.Path); err != nil {
 		return fmt.Errorf("watches %q: path %q on host %q cannot be listed: %w", w.Name, w.Path, w.Host, err)
+	}
+	if w.Lister == config.ListerFind {
+		if err := sftpconn.FindProbe(ctx, c, w.Path); err != nil {
+			return fmt.Errorf("watches %q: lister: find cannot list path %q on host %q: %w", w.Name, w.Path, w.Host, err)
+		}
 	}
 	return nil
 }

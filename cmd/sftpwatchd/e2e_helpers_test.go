@@ -89,9 +89,9 @@ type env struct {
 	remote   string // the watched remote dir (a local path, served by sshd)
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T, opts ...sshdtest.Option) *env {
 	t.Helper()
-	srv := sshdtest.Start(t)
+	srv := sshdtest.Start(t, opts...)
 	e := &env{t: t, srv: srv, dir: t.TempDir()}
 	e.stateDir = filepath.Join(e.dir, "state")
 	e.remote = filepath.Join(srv.Root, "upload")

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sftpwatchd/sftpwatchd/internal/config"
 	"github.com/sftpwatchd/sftpwatchd/internal/event"
+	"github.com/sftpwatchd/sftpwatchd/internal/sftpconn"
 )
 
 // Move renames the event's remote file into another remote directory,
@@ -20,7 +21,8 @@ import (
 //   - type: move
 //     to: /upload/.done     # root/rel_path -> to/rel_path
 //
-// Missing parent directories under to are created (0755). The path is
+// Missing parent directories under to are created (0755; on a server that
+// refuses to set the mode, with the server's, logged as a warning). The path is
 // recorded as removed by the daemon itself before the rename, so the watch
 // emits no delete event for it, even if the daemon dies right after the
 // rename. A source that is gone while the destination exists counts as
@@ -86,7 +88,11 @@ func (a *Move) Run(ctx context.Context, ev *event.Event) error {
 		return err
 	}
 	dst := path.Join(a.to, ev.RelPath)
-	if err := a.rm.remote.MakeDirs(ctx, path.Dir(dst), 0o755); err != nil {
+	if err := a.rm.remote.MakeDirs(ctx, path.Dir(dst), 0o755); errors.Is(err, sftpconn.ErrAttrsNotSet) {
+		// Created, with the server's mode: the move can go on.
+		a.rm.log.Warn("move: destination directory created, but its mode was not set",
+			zap.String("id", ev.ID), zap.String("path", path.Dir(dst)), zap.Error(err))
+	} else if err != nil {
 		err = fmt.Errorf("move %q: create %q: %w", src, path.Dir(dst), err)
 		if errors.Is(err, fs.ErrPermission) {
 			return Permanent(err)

@@ -29,7 +29,8 @@ type Remote interface {
 	GetTo(ctx context.Context, p string, w io.Writer, progress func(written int64)) (int64, error)
 	Rename(ctx context.Context, oldpath, newpath string) error
 	// MakeDirs creates p and any missing parents; an existing directory is
-	// not an error.
+	// not an error, and one wrapping sftpconn.ErrAttrsNotSet is a warning
+	// (created, but the server refused to set the mode).
 	MakeDirs(ctx context.Context, p string, mode os.FileMode) error
 	Remove(ctx context.Context, p string) error
 }

@@ -3,6 +3,7 @@ package sftpconn
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path"
 )
@@ -109,9 +110,39 @@ func (c *Client) IsFile(ctx context.Context, p string) (bool, error) {
 	return ok && fi.Mode().IsRegular(), err
 }
 
+// ErrAttrsNotSet marks a warning, not a failure: the directory or file was
+// created (or written) as asked, but the server refused to set its
+// attributes afterwards (SETSTAT: permissions, times), as some servers
+// always do. It is there, with the server's own attributes. An error
+// wrapping it names the operation, the path and the server's answer
+// (whose classification is not kept: a refused chmod must not read as a
+// refused creation); callers log it and carry on.
+var ErrAttrsNotSet = errors.New("created, but the server refused to set its attributes")
+
+// setMode sets mode on p, which was just created. A refusal is
+// ErrAttrsNotSet, unless p has that mode anyway; a connection failure
+// stays an error.
+func (c *Client) setMode(p string, mode os.FileMode) error {
+	err := c.timed(func() error { return c.sftp.Chmod(p, mode) })
+	if err == nil || !serverAnswered(err) {
+		return opErr("chmod", p, err)
+	}
+	if fi, serr := timed(c, c.sftp.Stat, p); serr == nil && fi.Mode().Perm() == mode.Perm() {
+		return nil
+	}
+	return attrsNotSet(fmt.Sprintf("chmod %q to %#o", p, mode.Perm()), err)
+}
+
+// attrsNotSet is the ErrAttrsNotSet warning for what (operation and path)
+// refused with err.
+func attrsNotSet(what string, err error) error {
+	return fmt.Errorf("%w: %s: %v", ErrAttrsNotSet, what, err)
+}
+
 // Mkdir creates directory p. A non-zero mode is then set with Chmod (SFTP
 // mkdir through pkg/sftp sends no mode; the server's umask does not apply
-// to the Chmod). It fails if p exists.
+// to the Chmod); a server that refuses it makes Mkdir return an error
+// wrapping ErrAttrsNotSet, a warning: p was created. It fails if p exists.
 func (c *Client) Mkdir(ctx context.Context, p string, mode os.FileMode) error {
 	full, err := c.begin(ctx, "mkdir", p)
 	if err != nil {
@@ -121,60 +152,75 @@ func (c *Client) Mkdir(ctx context.Context, p string, mode os.FileMode) error {
 		return opErr("mkdir", full, err)
 	}
 	if mode != 0 {
-		return opErr("mkdir", full, c.timed(func() error { return c.sftp.Chmod(full, mode) }))
+		return opErr("mkdir", full, c.setMode(full, mode))
 	}
 	return nil
 }
 
 // MakeDirs creates p and any missing parents, setting mode (when non-zero) on
 // the directories it creates. It succeeds when p already is a directory (or a
-// link to one), and fails with an error wrapping ErrNotDir and naming the
-// path when something that is not a directory is in the way.
+// link to one), also when another client (or a concurrent MakeDirs) created
+// it meanwhile, and fails with an error wrapping ErrNotDir and naming the
+// path when something that is not a directory is in the way. A server that
+// creates the directories but refuses to set their mode makes it return an
+// error wrapping ErrAttrsNotSet (a warning: every directory was created),
+// unless the server gave them that mode anyway.
 func (c *Client) MakeDirs(ctx context.Context, p string, mode os.FileMode) error {
 	full, err := c.begin(ctx, "makedirs", p)
 	if err != nil {
 		return err
 	}
-	if err := c.makeDirs(ctx, full, mode); err != nil {
+	warn, err := c.makeDirs(ctx, full, mode)
+	if err != nil {
 		return opErr("makedirs", full, err)
 	}
-	return nil
+	return opErr("makedirs", full, warn)
 }
 
-func (c *Client) makeDirs(ctx context.Context, p string, mode os.FileMode) error {
+// makeDirs is MakeDirs on an absolute path: a failure, or else the first
+// ErrAttrsNotSet warning (nil if none).
+func (c *Client) makeDirs(ctx context.Context, p string, mode os.FileMode) (warn, err error) {
 	if err := ctx.Err(); err != nil {
-		return err
+		return nil, err
 	}
-	fi, err := timed(c, c.sftp.Stat, p)
+	fi, serr := timed(c, c.sftp.Stat, p)
 	switch {
-	case err == nil && fi.IsDir():
-		return nil
-	case err == nil:
-		return opErr("mkdir", p, ErrNotDir)
-	case !serverAnswered(err):
-		return opErr("stat", p, err)
+	case serr == nil && fi.IsDir():
+		return nil, nil
+	case serr == nil:
+		return nil, opErr("mkdir", p, ErrNotDir)
+	case !serverAnswered(serr):
+		return nil, opErr("stat", p, serr)
 	}
 	// Missing, or refused in a way some servers use for "a parent is not a
 	// directory": settle the parent first, which names a file in the way.
 	if parent := path.Dir(p); parent != p && parent != "." && parent != "/" {
-		if err := c.makeDirs(ctx, parent, mode); err != nil {
-			return err
+		if warn, err = c.makeDirs(ctx, parent, mode); err != nil {
+			return nil, err
 		}
 	}
-	if !IsNotExist(err) {
-		return opErr("stat", p, err)
+	if !IsNotExist(serr) {
+		return nil, opErr("stat", p, serr)
 	}
 	if err := c.timed(func() error { return c.sftp.Mkdir(p) }); err != nil {
-		// Someone else may have created it meanwhile: that is success.
+		// Someone else may have created it meanwhile: that is success
+		// (and setting its mode was theirs to do).
 		if fi, serr := timed(c, c.sftp.Stat, p); serr == nil && fi.IsDir() {
-			return nil
+			return warn, nil
 		}
-		return opErr("mkdir", p, err)
+		return nil, opErr("mkdir", p, err)
 	}
 	if mode != 0 {
-		return opErr("chmod", p, c.timed(func() error { return c.sftp.Chmod(p, mode) }))
+		if err := c.setMode(p, mode); err != nil {
+			if !errors.Is(err, ErrAttrsNotSet) {
+				return nil, err
+			}
+			if warn == nil {
+				warn = err
+			}
+		}
 	}
-	return nil
+	return warn, nil
 }
 
 // Rmdir removes the empty directory p.

@@ -13,6 +13,10 @@ import (
 // root, link target; each field ends in a NUL, which no name can hold.
 const findFormat = `%y\0%s\0%T@\0%m\0%P\0%l\0`
 
+// findRootOnly is findCommand's maxDepth for a run that prints only the
+// root (FindProbe).
+const findRootOnly = -1
+
 // findFields is the number of NUL-terminated fields of one record.
 const findFields = 6
 
@@ -29,12 +33,15 @@ func ShellQuote(s string) string {
 // -H so that a root that is a symbolic link is listed like SFTP lists it
 // (through the link) while links below it are not followed. The root
 // itself is printed too (with an empty %P) so that it can be checked to be
-// a directory. maxDepth 0 is unlimited.
+// a directory. maxDepth 0 is unlimited, findRootOnly prints the root alone.
 func findCommand(root string, maxDepth int) string {
 	var b strings.Builder
 	b.WriteString("env LC_ALL=C find -H ")
 	b.WriteString(ShellQuote(root))
-	if maxDepth > 0 {
+	switch {
+	case maxDepth == findRootOnly:
+		b.WriteString(" -maxdepth 0")
+	case maxDepth > 0:
 		b.WriteString(" -maxdepth ")
 		b.WriteString(strconv.Itoa(maxDepth))
 	}

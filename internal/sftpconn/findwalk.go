@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"maps"
 	"path"
@@ -19,6 +20,17 @@ var ErrFindFollow = errors.New("the find lister cannot follow symbolic links")
 
 // errFindFailed is a find run whose outcome cannot be trusted as a listing.
 var errFindFailed = errors.New("find did not list the tree")
+
+// ErrFindRefused is a server that did not run find: the exec session was
+// refused, or what answered was not GNU find (an SFTP-only account, a
+// nologin shell, no find, a find without -printf). It is a configuration
+// problem of the watch, not a failure of one scan: the error carries the
+// server's own text and says what the lister needs.
+var ErrFindRefused = errors.New("lister: find needs a server that runs commands over SSH with a POSIX shell and GNU find; lister: sftp does not")
+
+// maxFindStdoutHead is how much of find's output is kept to show when it
+// turns out not to be find's.
+const maxFindStdoutHead = 512
 
 // maxFindStderr bounds the error messages of one run that are kept; more
 // than that fails the walk.
@@ -78,13 +90,14 @@ func FindWalk(ctx context.Context, d Doer, root string, opt WalkOptions, fn func
 		}
 	})
 	stderr := &boundedBuffer{max: maxFindStderr}
+	head := &boundedBuffer{max: maxFindStdoutHead}
 	ran := make(chan error, 1)
 	go func() {
 		ran <- d.Do(ctx, func(c *Client) error {
 			// Under the request deadline: find's output, while the parser
 			// is not waiting for fn, must keep coming.
 			rq := c.watch.start()
-			return rq.end(c.Run(ctx, findCommand(root, depth), progressWriter{rq, p}, progressWriter{rq, stderr}))
+			return rq.end(c.Run(ctx, findCommand(root, depth), progressWriter{rq, io.MultiWriter(head, p)}, progressWriter{rq, stderr}))
 		})
 	}()
 	var runErr error
@@ -113,7 +126,7 @@ func FindWalk(ctx context.Context, d Doer, root string, opt WalkOptions, fn func
 			queued = false
 		}
 	}
-	rest, failed, err := checkFindRun(root, runErr, p, stderr)
+	rest, failed, err := checkFindRun(root, runErr, p, stderr, head)
 	if err != nil {
 		return fmt.Errorf("find walk %q: %w", root, err)
 	}
@@ -141,10 +154,40 @@ func FindWalk(ctx context.Context, d Doer, root string, opt WalkOptions, fn func
 	return nil
 }
 
+// FindProbe checks that FindWalk can list root through d, at the cost of
+// one tiny find run that prints the root alone: it fails with
+// ErrFindRefused where the server does not run GNU find, and with the
+// listing error of the root (fs.ErrNotExist, fs.ErrPermission, not a
+// directory) where find cannot list it.
+func FindProbe(ctx context.Context, d Doer, root string) error {
+	if !path.IsAbs(root) {
+		return fmt.Errorf("find probe %q: the root must be an absolute path", root)
+	}
+	root = path.Clean(root)
+	p := newFindParser(WalkOptions{}, func(DirListing) bool { return true })
+	stderr := &boundedBuffer{max: maxFindStderr}
+	head := &boundedBuffer{max: maxFindStdoutHead}
+	runErr := d.Do(ctx, func(c *Client) error {
+		return c.Run(ctx, findCommand(root, findRootOnly), io.MultiWriter(head, p), stderr)
+	})
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	_, failed, err := checkFindRun(root, runErr, p, stderr, head)
+	if err == nil {
+		err = failed[""]
+	}
+	if err != nil {
+		return fmt.Errorf("find probe %q: %w", root, err)
+	}
+	return nil
+}
+
 // checkFindRun decides whether a finished run is a listing, and returns the
 // listings of the directories still open at its end (the root's last) and
-// the directories find could not read (rel path → error).
-func checkFindRun(root string, runErr error, p *findParser, stderr *boundedBuffer) ([]DirListing, map[string]error, error) {
+// the directories find could not read (rel path → error). head is the
+// start of the run's stdout.
+func checkFindRun(root string, runErr error, p *findParser, stderr, head *boundedBuffer) ([]DirListing, map[string]error, error) {
 	msgs, overflow := stderr.contents()
 	status := 0
 	if runErr != nil {
@@ -159,11 +202,14 @@ func checkFindRun(root string, runErr error, p *findParser, stderr *boundedBuffe
 		case !errors.As(runErr, &exit):
 			// The session or the command was refused, or it ended without
 			// an exit status.
-			return nil, nil, fmt.Errorf("%w (lister: find needs a server that runs commands over SSH with a POSIX shell and GNU find; lister: sftp does not)", runErr)
+			return nil, nil, fmt.Errorf("%w: %w", ErrFindRefused, runErr)
 		case exit.Signal() != "":
 			return nil, nil, fmt.Errorf("%w: killed by signal %s", errFindFailed, exit.Signal())
 		}
 		status = exit.ExitStatus()
+	}
+	if err := refusal(status, p, msgs, head); err != nil {
+		return nil, nil, err
 	}
 	if status != 0 && status != 1 {
 		return nil, nil, fmt.Errorf("%w: exit status %d: %s", errFindFailed, status, excerpt(msgs))
@@ -205,6 +251,35 @@ func checkFindRun(root string, runErr error, p *findParser, stderr *boundedBuffe
 		return nil, nil, fmt.Errorf("%w: no output", errFindFailed)
 	}
 	return rest, failed, nil
+}
+
+// refusal is the ErrFindRefused error of a run in which find did not run:
+// nothing of find's output (no root record) and either output that is not
+// find's, or a failure whose messages are not all find's own (find's
+// message about a missing or unreadable root is a listing error, not a
+// refusal). The error quotes the server's text: stderr, then stdout.
+func refusal(status int, p *findParser, msgs string, head *boundedBuffer) error {
+	if p.rootSeen() {
+		return nil
+	}
+	out, _ := head.contents()
+	foreign := out != "" // output, yet no root record: not find's
+	if !foreign && status != 0 {
+		foreign = msgs == ""
+		for line := range strings.Lines(msgs) {
+			if _, _, err := parseFindError(strings.TrimSuffix(line, "\n")); err != nil {
+				foreign = true
+			}
+		}
+	}
+	if !foreign {
+		return nil
+	}
+	text := strings.TrimSpace(strings.TrimSpace(msgs) + "\n" + strings.TrimSpace(out))
+	if text == "" {
+		return fmt.Errorf("%w: the command exited with status %d and printed nothing", ErrFindRefused, status)
+	}
+	return fmt.Errorf("%w: the command exited with status %d; the server said %s", ErrFindRefused, status, excerpt(text))
 }
 
 // vanishedEntry reports whether a find message is about an entry that was

@@ -2,6 +2,7 @@ package sftpconn
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -259,6 +260,8 @@ func (c *Client) GetTree(ctx context.Context, p, local string, opt GetOptions) e
 // Put uploads local file local to remote path p (the local base name in the
 // working directory when p is ""), replacing it, with concurrent writes. It
 // returns the remote attributes after the upload (stat'ed, as pysftp does).
+// A server that refuses to set the times (PreserveMtime) makes it return
+// them with an error wrapping ErrAttrsNotSet: a warning, the file is there.
 func (c *Client) Put(ctx context.Context, local, p string, opt PutOptions) (os.FileInfo, error) {
 	if p == "" {
 		p = filepath.Base(local)
@@ -280,8 +283,11 @@ func (c *Client) Put(ctx context.Context, local, p string, opt PutOptions) (os.F
 		return nil, fmt.Errorf("put %q to %q: not a regular file", local, full)
 	}
 	n, err := c.put(ctx, lf, full, lfi.Size(), opt.Progress)
+	var warn error
 	if err == nil && opt.PreserveMtime {
-		err = c.timed(func() error { return c.sftp.Chtimes(full, lfi.ModTime(), lfi.ModTime()) })
+		if err = c.timed(func() error { return c.sftp.Chtimes(full, lfi.ModTime(), lfi.ModTime()) }); err != nil && serverAnswered(err) {
+			warn, err = attrsNotSet(fmt.Sprintf("set the times of %q", full), err), nil
+		}
 	}
 	var fi os.FileInfo
 	if err == nil {
@@ -289,6 +295,9 @@ func (c *Client) Put(ctx context.Context, local, p string, opt PutOptions) (os.F
 	}
 	if err != nil {
 		return nil, fmt.Errorf("put %q to %q: %w", local, full, err)
+	}
+	if warn != nil {
+		return fi, fmt.Errorf("put %q to %q: %w", local, full, warn)
 	}
 	return fi, nil
 }
@@ -353,7 +362,9 @@ func (c *Client) confirm(full string, sent int64, check bool) (os.FileInfo, erro
 
 // PutDir uploads the regular files directly in local directory local into
 // remote directory p, created (MakeDirs) if missing (pysftp's put_d: not
-// recursive; subdirectories, links and special files are skipped).
+// recursive; subdirectories, links and special files are skipped). Times
+// the server refused to set do not stop it: it returns the first such
+// ErrAttrsNotSet warning at the end.
 func (c *Client) PutDir(ctx context.Context, local, p string, opt PutOptions) error {
 	full, err := c.begin(ctx, "putdir", p)
 	if err != nil {
@@ -366,26 +377,44 @@ func (c *Client) PutDir(ctx context.Context, local, p string, opt PutOptions) er
 	if err := c.MakeDirs(ctx, full, 0); err != nil {
 		return err
 	}
+	var warn error
 	for _, e := range ents {
 		if !e.Type().IsRegular() {
 			continue
 		}
-		if _, err := c.Put(ctx, filepath.Join(local, e.Name()), path.Join(full, e.Name()), opt); err != nil {
+		_, err := c.Put(ctx, filepath.Join(local, e.Name()), path.Join(full, e.Name()), opt)
+		if warn, err = keepWarning(warn, err); err != nil {
 			return err
 		}
 	}
-	return nil
+	return warn
+}
+
+// keepWarning sorts err for an upload of many files: an ErrAttrsNotSet
+// warning is kept in warn (the first one) and the upload goes on; any other
+// error is returned as the failure.
+func keepWarning(warn, err error) (error, error) {
+	if errors.Is(err, ErrAttrsNotSet) {
+		if warn == nil {
+			warn = err
+		}
+		return warn, nil
+	}
+	return warn, err
 }
 
 // PutTree uploads local directory local recursively into remote directory p
 // (pysftp's put_r): directories are created with their local permission
 // bits, regular files uploaded; symbolic links and special files skipped.
+// Attributes the server refused to set do not stop it: it returns the
+// first such ErrAttrsNotSet warning at the end.
 func (c *Client) PutTree(ctx context.Context, local, p string, opt PutOptions) error {
 	full, err := c.begin(ctx, "puttree", p)
 	if err != nil {
 		return err
 	}
-	return filepath.WalkDir(local, func(lp string, d os.DirEntry, err error) error {
+	var warn error
+	err = filepath.WalkDir(local, func(lp string, d os.DirEntry, err error) error {
 		if err != nil {
 			return fmt.Errorf("puttree %q: %w", lp, err)
 		}
@@ -403,13 +432,19 @@ func (c *Client) PutTree(ctx context.Context, local, p string, opt PutOptions) e
 			if err != nil {
 				return fmt.Errorf("puttree %q: %w", lp, err)
 			}
-			return c.MakeDirs(ctx, rp, info.Mode().Perm())
+			warn, err = keepWarning(warn, c.MakeDirs(ctx, rp, info.Mode().Perm()))
+			return err
 		case d.Type().IsRegular():
 			_, err := c.Put(ctx, lp, rp, opt)
+			warn, err = keepWarning(warn, err)
 			return err
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	return warn
 }
 
 // entryInfo adapts a Walk entry to the os.FileInfo get needs.

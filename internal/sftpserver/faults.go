@@ -24,6 +24,7 @@ type faults struct {
 	latency  time.Duration
 	maxRead  int           // bytes a file read returns at most; 0 = no limit
 	thaw     chan struct{} // while frozen: closed by Thaw; nil otherwise
+	setstat  error         // every SETSTAT fails with it; nil = served
 }
 
 func (f *faults) init() {
@@ -117,6 +118,27 @@ func (f *faults) frozen() <-chan struct{} {
 	return f.thaw
 }
 
+// RefuseSetstat makes every SETSTAT (chmod, chown, times, truncate by
+// path) on every path fail with err, classified as for FailPath, as on
+// servers that never let clients set attributes; a nil err serves them
+// again. Creating files and directories still works.
+func (s *Server) RefuseSetstat(err error) {
+	s.faults.mu.Lock()
+	s.faults.setstat = err
+	s.faults.mu.Unlock()
+}
+
+// checkSetstat returns the RefuseSetstat error for p, or nil.
+func (f *faults) checkSetstat(p string) error {
+	f.mu.Lock()
+	err := f.setstat
+	f.mu.Unlock()
+	if err == nil {
+		return nil
+	}
+	return statusError(p, err)
+}
+
 // readCap is the ShortReads limit, 0 for none.
 func (f *faults) readCap() int {
 	f.mu.Lock()
@@ -202,6 +224,9 @@ type faultConn struct {
 	once     sync.Once
 
 	cur []byte // only touched by Read, which the request server calls from one goroutine
+
+	wmu   sync.Mutex // serialises Write with end
+	ended bool
 }
 
 type chunk struct {
@@ -297,16 +322,34 @@ func (c *faultConn) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-func (c *faultConn) Write(p []byte) (int, error) { return c.ch.Write(p) }
-
-func (c *faultConn) Close() error {
-	var err error
-	c.once.Do(func() {
-		close(c.done)
-		err = c.ch.Close()
-	})
-	return err
+// Write sends p to the client, unless the session was ended (end): the
+// request server's writer may still answer after Serve returned.
+func (c *faultConn) Write(p []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.ended {
+		return 0, io.ErrClosedPipe
+	}
+	return c.ch.Write(p)
 }
 
-// wait blocks until the pump goroutine has exited; call after Close.
+// end sends the exit-status and EOF, after which Write fails; no write
+// runs concurrently with it.
+func (c *faultConn) end(status uint32) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.ended = true
+	_, _ = c.ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{status}))
+	_ = c.ch.CloseWrite()
+}
+
+// Close stops handing packets to the request server (its Read returns
+// EOF). The channel stays open, for the exit-status: its owner closes it.
+func (c *faultConn) Close() error {
+	c.once.Do(func() { close(c.done) })
+	return nil
+}
+
+// wait blocks until the pump goroutine has exited; call after Close and
+// after closing the channel.
 func (c *faultConn) wait() { <-c.pumpDone }

@@ -17,6 +17,7 @@ import (
 // and symbolic links that point outside are not followed (os.Root refuses).
 type handler struct {
 	root   *os.Root
+	dir    string // the served directory, for statvfs
 	faults *faults
 }
 
@@ -119,6 +120,9 @@ func (h *handler) filecmd(r *sftp.Request) error {
 	switch r.Method {
 	case "Setstat":
 		if err := h.check(r.Filepath); err != nil {
+			return err
+		}
+		if err := h.faults.checkSetstat(cleanAbs(r.Filepath)); err != nil {
 			return err
 		}
 		return h.setstat(r)

@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"sync"
@@ -258,7 +259,6 @@ func (s *Server) serveSession(c net.Conn, ch ssh.Channel, reqs <-chan *ssh.Reque
 			serveWG.Add(1)
 			go func() {
 				defer serveWG.Done()
-				defer ch.Close()
 				s.serveSFTP(c, ch, log)
 			}()
 		}
@@ -276,18 +276,37 @@ func subsystemName(payload []byte) string {
 	return p.Name
 }
 
+// serveSFTP serves the SFTP protocol on ch until the client ends it or the
+// session fails, then ends the channel as OpenSSH's sftp-server does: an
+// exit-status (0 when the client ended the session, 1 on a failure), EOF
+// and close — so that OpenSSH's sftp and scp and `ssh -s` report success.
 func (s *Server) serveSFTP(c net.Conn, ch ssh.Channel, log *zap.Logger) {
+	fc := newFaultConn(ch, c, s)
+	err := s.runSFTP(fc, log)
+	fc.Close()
+	status := uint32(0)
+	if err != nil {
+		status = 1
+	}
+	log.Debug("sftp session ended", zap.Error(err))
+	fc.end(status)
+	_ = ch.Close()
+	fc.wait()
+}
+
+// runSFTP runs the request server on fc: nil when the client closed its
+// side (EOF).
+func (s *Server) runSFTP(fc *faultConn, log *zap.Logger) error {
 	root, err := os.OpenRoot(s.root)
 	if err != nil {
 		log.Warn("open root", zap.String("root", s.root), zap.Error(err))
-		return
+		return err
 	}
 	defer root.Close()
-	h := &handler{root: root, faults: &s.faults}
-	fc := newFaultConn(ch, c, s)
+	h := &handler{root: root, dir: s.root, faults: &s.faults}
 	rs := sftp.NewRequestServer(fc, sftp.Handlers{FileGet: h, FilePut: h, FileCmd: h, FileList: h})
-	err = rs.Serve()
-	fc.Close()
-	fc.wait()
-	log.Debug("sftp session ended", zap.Error(err))
+	if err := rs.Serve(); !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
 }

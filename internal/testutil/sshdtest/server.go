@@ -64,6 +64,7 @@ type options struct {
 	keyType    KeyType
 	keyFormat  KeyFormat
 	passphrase string
+	extra      []string
 }
 
 // WithPassword enables password and keyboard-interactive authentication
@@ -88,6 +89,13 @@ func WithClientKey(kt KeyType, f KeyFormat) Option {
 // WithEncryptedClientKey encrypts the client key file with passphrase.
 func WithEncryptedClientKey(passphrase string) Option {
 	return func(o *options) { o.passphrase = passphrase }
+}
+
+// WithConfigLines appends lines to the generated sshd_config, after every
+// line the harness writes: "ForceCommand internal-sftp" makes the login an
+// SFTP-only account as partners set them up.
+func WithConfigLines(lines ...string) Option {
+	return func(o *options) { o.extra = append(o.extra, lines...) }
 }
 
 // Start runs a fresh sshd for the test and stops it in t.Cleanup.
@@ -286,6 +294,9 @@ func (s *Server) writeConfig(o options) error {
 		// OpenSSH 9.8+ penalises sources that fail authentication, which
 		// would refuse every test after the wrong-password one.
 		fmt.Fprintf(&c, "PerSourcePenalties no\n")
+	}
+	for _, l := range o.extra {
+		fmt.Fprintf(&c, "%s\n", l)
 	}
 	s.configFile = filepath.Join(s.Dir, "sshd_config")
 	return os.WriteFile(s.configFile, []byte(c.String()), 0o644)

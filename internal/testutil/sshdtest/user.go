@@ -83,3 +83,11 @@ func ensureTestUser() (account, error) {
 	}
 	return lookedUp(u)
 }
+
+// EnsureTestUser creates TestUser with TestPassword if needed, as
+// WithPassword does, for test servers other than sshd that log it in, and
+// returns its uid and gid. It needs root.
+func EnsureTestUser() (uid, gid int, err error) {
+	acct, err := ensureTestUser()
+	return acct.uid, acct.gid, err
+}
