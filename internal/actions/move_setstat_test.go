@@ -44,10 +44,12 @@ func TestMoveRefusedSetstat(t *testing.T) {
 	for i := range n {
 		rel := filepath.Join("in", "f"+string(rune('a'+i))+".csv")
 		remoteFile(t, root, rel, []byte("x"))
+		ev := fileEvent(root, rel, event.Create) // the file's size and mtime, as the poller reports them
+		ev.Path = "/" + rel                      // as the server names it
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = a.Run(context.Background(), fileEvent("/", rel, event.Create))
+			errs[i] = a.Run(context.Background(), ev)
 		}()
 	}
 	wg.Wait()
