@@ -2,7 +2,6 @@ package interop
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -215,7 +214,7 @@ func (s *Server) start(t testing.TB, keys []ssh.PublicKey, command func(port int
 	var err error
 	for attempt := 1; attempt <= 3; attempt++ {
 		var port int
-		if port, err = freePort(); err != nil {
+		if port, err = sshdtest.FreePort(); err != nil {
 			break
 		}
 		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
@@ -258,7 +257,7 @@ func (s *Server) run(cmd *exec.Cmd, want ssh.PublicKey) error {
 		close(s.done)
 	}()
 	deadline := time.Now().Add(readyTimeout)
-	for !speaksAs(s.Addr, want) {
+	for !sshdtest.SpeaksAs(s.Addr, want) {
 		select {
 		case <-s.done:
 			return fmt.Errorf("%s on %s exited before accepting connections: %v", s.Name, s.Addr, cmd.ProcessState)
@@ -282,38 +281,6 @@ func (s *Server) stop() {
 	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
 	<-s.done
 	s.cmd = nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// errProbeDone ends a probe handshake once the host key has been seen.
-var errProbeDone = errors.New("probe done")
-
-// speaksAs reports whether the SSH server at addr presents host key want.
-func speaksAs(addr string, want ssh.PublicKey) bool {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
-	if err != nil {
-		return false
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second)) //nolint:errcheck
-	match := false
-	_, _, _, _ = ssh.NewClientConn(c, addr, &ssh.ClientConfig{
-		User:              "probe",
-		HostKeyAlgorithms: []string{want.Type()},
-		HostKeyCallback: func(_ string, _ net.Addr, key ssh.PublicKey) error {
-			match = bytes.Equal(key.Marshal(), want.Marshal())
-			return errProbeDone
-		},
-	})
-	return match
 }
 
 // lockedBuffer collects a server's output from two copiers.

@@ -174,7 +174,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 	// A free port can be taken between probing and sshd binding it:
 	// try a few.
 	for attempt := 1; ; attempt++ {
-		s.Port, err = freePort()
+		s.Port, err = FreePort()
 		if err != nil {
 			t.Fatalf("sshdtest: %v", err)
 		}
@@ -209,7 +209,9 @@ func findSSHD() string {
 	return ""
 }
 
-func freePort() (int, error) {
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago (a
+// test server binds it next and checks that it is the one answering).
+func FreePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, fmt.Errorf("find a free port: %w", err)
@@ -374,8 +376,8 @@ func (s *Server) start() error {
 		default:
 		}
 		// Ours, not another test's sshd that got the same port between
-		// freePort and our bind: the host key must be ours.
-		if speaksAs(s.Addr, s.HostPublicKey) {
+		// FreePort and our bind: the host key must be ours.
+		if SpeaksAs(s.Addr, s.HostPublicKey) {
 			return nil
 		}
 		if time.Now().After(deadline) {
@@ -389,9 +391,9 @@ func (s *Server) start() error {
 // errProbeDone ends a probe handshake once the host key has been seen.
 var errProbeDone = errors.New("probe done")
 
-// speaksAs reports whether the SSH server at addr presents host key want
+// SpeaksAs reports whether the SSH server at addr presents host key want
 // (the handshake is abandoned right after the host key check).
-func speaksAs(addr string, want ssh.PublicKey) bool {
+func SpeaksAs(addr string, want ssh.PublicKey) bool {
 	c, err := net.DialTimeout("tcp", addr, time.Second)
 	if err != nil {
 		return false
