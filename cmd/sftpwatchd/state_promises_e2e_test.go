@@ -97,7 +97,8 @@ func TestFilterChangeIsNoServerChange(t *testing.T) {
 			d.reloadFilter(t, e, watch(""), 2)
 			eventually(t, 20*time.Second, "creates of the newly covered files", func() bool {
 				evs := received(t, recv)
-				return countType(evs, event.Create, "b.txt") == 2 && countType(evs, event.Create, "later.txt") == 1
+				return countType(evs, event.Create, "b.txt") == 2 && countType(evs, event.Create, "sub/d.txt") == 2 &&
+					countType(evs, event.Create, "later.txt") == 1
 			})
 			if n := countEvents(received(t, recv), event.Delete); n != 0 {
 				t.Errorf("%d delete events over two filter changes, want 0", n)
