@@ -1,6 +1,7 @@
 package sftpconn
 
 import (
+	"bytes"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
@@ -58,6 +60,15 @@ func buildAuth(cfg HostConfig, tried *authAttempts) (authSetup, error) {
 		s, err := loadPrivateKey(cfg.PrivateKeyFile, cfg.PrivateKeyPassphrase)
 		if err != nil {
 			return setup, err
+		}
+		if cfg.CertificateFile != "" {
+			// The certificate first, then the plain key, as OpenSSH
+			// offers them.
+			cs, err := loadCertSigner(cfg.CertificateFile, cfg.PrivateKeyFile, s, time.Now())
+			if err != nil {
+				return setup, err
+			}
+			signers = append(signers, cs)
 		}
 		signers = append(signers, s)
 	}
@@ -169,4 +180,97 @@ func triedText(tried []string) string {
 		return "the server accepted none of the configured methods"
 	}
 	return "tried " + strings.Join(tried, ", ")
+}
+
+// CertificateError is a user certificate (certificate_file) that cannot be
+// used: unreadable, not an OpenSSH user certificate, issued for another
+// key than private_key_file's, or outside its validity window. Dial
+// reports it as an OpAuth failure before connecting.
+type CertificateError struct {
+	File    string // the certificate file
+	KeyFile string // the private key file it must certify
+	// Set when the certificate is outside its validity window; a zero
+	// ValidBefore means "forever".
+	ValidAfter, ValidBefore time.Time
+	Now                     time.Time
+	Reason                  string // what is wrong, one clause
+	Err                     error  // the parse error, if any
+}
+
+func (e *CertificateError) Error() string {
+	if !e.Now.IsZero() {
+		return fmt.Sprintf("certificate_file %s %s: it is %s, now is %s; issue a new certificate (ssh-keygen -s CA -I ID -n USER -V ...)",
+			e.File, e.Reason, validityText(e.ValidAfter, e.ValidBefore), e.Now.UTC().Format(time.RFC3339))
+	}
+	if e.Err != nil {
+		return fmt.Sprintf("certificate_file %s %s: %v", e.File, e.Reason, e.Err)
+	}
+	return fmt.Sprintf("certificate_file %s %s", e.File, e.Reason)
+}
+
+func (e *CertificateError) Unwrap() error { return e.Err }
+
+// validityText renders a certificate's validity window; a zero bound is
+// open.
+func validityText(after, before time.Time) string {
+	switch {
+	case after.IsZero() && before.IsZero():
+		return "valid forever"
+	case after.IsZero():
+		return "valid until " + before.UTC().Format(time.RFC3339)
+	case before.IsZero():
+		return "valid from " + after.UTC().Format(time.RFC3339)
+	}
+	return "valid from " + after.UTC().Format(time.RFC3339) + " until " + before.UTC().Format(time.RFC3339)
+}
+
+// certTime converts a certificate's validity bound (seconds since the
+// epoch; CertTimeInfinity and anything beyond int64 mean "forever") into
+// a time; the zero time for "forever" and for 0 (no lower bound).
+func certTime(v uint64) time.Time {
+	if v == 0 || v == ssh.CertTimeInfinity || v > 1<<62 {
+		return time.Time{}
+	}
+	return time.Unix(int64(v), 0)
+}
+
+// loadCertSigner reads an OpenSSH user certificate and returns the signer
+// that offers it with key. The certificate must certify key and be valid
+// at now.
+func loadCertSigner(certFile, keyFile string, key ssh.Signer, now time.Time) (ssh.Signer, error) {
+	data, err := os.ReadFile(certFile)
+	if err != nil {
+		return nil, &CertificateError{File: certFile, KeyFile: keyFile, Reason: "cannot be read", Err: err}
+	}
+	pub, _, _, _, err := ssh.ParseAuthorizedKey(data)
+	if err != nil {
+		return nil, &CertificateError{File: certFile, KeyFile: keyFile, Reason: "is not an OpenSSH certificate (the -cert.pub file ssh-keygen -s writes)", Err: err}
+	}
+	cert, ok := pub.(*ssh.Certificate)
+	switch {
+	case !ok:
+		return nil, &CertificateError{File: certFile, KeyFile: keyFile,
+			Reason: fmt.Sprintf("holds a plain %s public key, not a certificate (sign it with ssh-keygen -s)", pub.Type())}
+	case cert.CertType != ssh.UserCert:
+		return nil, &CertificateError{File: certFile, KeyFile: keyFile,
+			Reason: "is a host certificate (ssh-keygen -h); a user certificate is needed"}
+	case !bytes.Equal(cert.Key.Marshal(), key.PublicKey().Marshal()):
+		return nil, &CertificateError{File: certFile, KeyFile: keyFile,
+			Reason: fmt.Sprintf("certifies key %s, but private_key_file %s is key %s; configure the certificate issued for this key",
+				ssh.FingerprintSHA256(cert.Key), keyFile, ssh.FingerprintSHA256(key.PublicKey()))}
+	}
+	after, before := certTime(cert.ValidAfter), certTime(cert.ValidBefore)
+	switch {
+	case !after.IsZero() && now.Before(after):
+		return nil, &CertificateError{File: certFile, KeyFile: keyFile, ValidAfter: after, ValidBefore: before, Now: now,
+			Reason: "is not yet valid"}
+	case !before.IsZero() && !now.Before(before):
+		return nil, &CertificateError{File: certFile, KeyFile: keyFile, ValidAfter: after, ValidBefore: before, Now: now,
+			Reason: "has expired"}
+	}
+	cs, err := ssh.NewCertSigner(cert, key)
+	if err != nil {
+		return nil, &CertificateError{File: certFile, KeyFile: keyFile, Reason: "cannot be used with private_key_file " + keyFile, Err: err}
+	}
+	return cs, nil
 }

@@ -21,6 +21,10 @@ type Client struct {
 	lister *dirLister    // the pipelined directory reader, opened on first use
 	watch  *requestWatch // the request deadline (deadline.go); nil: none
 
+	// closeChain closes the SSH connection and the jump hosts it runs
+	// through, and waits for them; nil for a client built by NewClient.
+	closeChain func()
+
 	cwdMu sync.Mutex
 	cwd   string // set by Chdir; "" = the server's starting directory
 }
@@ -50,7 +54,7 @@ func (c *Client) SFTP() *sftp.Client { return c.sftp }
 func (c *Client) SSH() *ssh.Client { return c.ssh }
 
 // Close ends the SFTP session, the directory reader's channel and the SSH
-// connection under them. The SSH connection is closed first: pkg/sftp's
+// connection under them, and the connections to any jump hosts under that. The SSH connection is closed first: pkg/sftp's
 // Close waits for the server to end the session, which a server that
 // stopped answering never does.
 func (c *Client) Close() error {
@@ -61,6 +65,9 @@ func (c *Client) Close() error {
 	}
 	if serr := c.sftp.Close(); c.ssh == nil || !IsConnectionError(serr) {
 		err = errors.Join(err, serr)
+	}
+	if c.closeChain != nil {
+		c.closeChain()
 	}
 	waitLister()
 	return err

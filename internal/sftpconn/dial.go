@@ -36,33 +36,77 @@ func dial(ctx context.Context, cfg HostConfig, log *zap.Logger) (*Client, <-chan
 		log = zap.NewNop()
 	}
 	cfg = cfg.withDefaults()
+	dctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
+	defer cancel()
+	h, err := connect(ctx, dctx, cfg, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	sftpc, err := sftp.NewClient(h.ssh,
+		sftp.UseConcurrentReads(true),
+		sftp.UseConcurrentWrites(true),
+		sftp.MaxConcurrentRequestsPerFile(maxConcurrentRequestsPerFile))
+	stopped := h.stopCut()
+	if err == nil && !stopped {
+		err = h.timedOut(context.DeadlineExceeded) // the cut fired: the socket is poisoned
+	}
+	if err != nil {
+		h.ssh.Close()
+		<-h.dead
+		return nil, nil, h.fail(OpSFTP, fmt.Errorf("start sftp subsystem: %w", h.timedOut(err)))
+	}
+	h.release()
+	c := NewClient(h.ssh, sftpc)
+	c.closeChain = h.closeChain
+	c.watchRequests(cfg.displayName(), cfg.RequestTimeout, log)
+	return c, h.dead, nil
+}
+
+// hop is one established SSH connection of a dial, direct or through jump
+// hosts, still bounded by the dial's deadline until release.
+type hop struct {
+	ssh  *ssh.Client
+	dead chan struct{} // closed when the connection ended and its jump hosts were closed
+
+	stopCut    func() bool // stops the deadline's cut; false if it already fired
+	release    func()      // clears the socket deadline once the dial is done
+	closeChain func()      // closes the jump hosts under ssh (after ssh itself); waits for them
+	timedOut   func(error) error
+	fail       func(op string, err error) error
+}
+
+// connect establishes the SSH connection of cfg: through cfg.Jump when set
+// (each jump host dialled with its own settings and connect_timeout),
+// verifying the host key and authenticating. dctx bounds it; ctx is the
+// caller's context (to tell its end from the timeout). Errors are
+// *DialError naming the hop that failed.
+func connect(ctx, dctx context.Context, cfg HostConfig, log *zap.Logger) (*hop, error) {
 	addr := cfg.Addr()
-	fail := func(op string, err error) (*Client, <-chan struct{}, error) {
-		return nil, nil, &DialError{Host: cfg.displayName(), Addr: addr, Op: op, Err: err}
+	route := cfg.route()
+	fail := func(op string, err error) error {
+		return &DialError{Host: cfg.displayName(), Addr: addr, Op: op, Err: err, Via: route[:len(route)-1]}
 	}
 	if err := cfg.Validate(); err != nil {
-		return fail(OpConfig, err)
+		return nil, fail(OpConfig, err)
 	}
 	ciphers, err := cfg.ciphers()
 	if err != nil {
-		return fail(OpConfig, err)
+		return nil, fail(OpConfig, err)
 	}
 	if weak := cfg.insecureCiphers(); len(weak) > 0 {
 		log.Warn("configured ciphers include ones with known weaknesses", zap.Strings("ciphers", weak))
 	}
 	hk, err := newHostKeyCheck(cfg, addr, log)
 	if err != nil {
-		return fail(OpConfig, err)
+		return nil, fail(OpConfig, err)
 	}
 	tried := &authAttempts{}
 	auth, err := buildAuth(cfg, tried)
 	if err != nil {
-		return fail(OpAuth, err)
+		return nil, fail(OpAuth, err)
 	}
 	defer auth.close() // the agent is only needed during authentication
 
-	dctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
-	defer cancel()
 	timedOut := func(err error) error {
 		// The socket deadline may fire a moment before dctx's timer.
 		if ctx.Err() == nil && (dctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded)) {
@@ -74,17 +118,25 @@ func dial(ctx context.Context, cfg HostConfig, log *zap.Logger) (*Client, <-chan
 		return err
 	}
 
-	var d net.Dialer
-	conn, err := d.DialContext(dctx, "tcp", addr)
+	conn, closeJump, err := transport(ctx, dctx, cfg, log)
 	if err != nil {
-		return fail(OpConnect, timedOut(err))
+		var de *DialError
+		if errors.As(err, &de) {
+			return nil, de // a jump host failed: it names itself
+		}
+		return nil, fail(OpConnect, timedOut(err))
 	}
 	// The handshake and SFTP init have no context of their own: a
 	// deadline on the socket, and cutting it when ctx ends, bound them.
+	// A channel through a jump host has no deadlines: it is closed
+	// instead.
+	cut := func() { conn.SetDeadline(time.Unix(1, 0)) } //nolint:errcheck
 	if dl, ok := dctx.Deadline(); ok {
-		conn.SetDeadline(dl) //nolint:errcheck // a closed conn fails the handshake anyway
+		if conn.SetDeadline(dl) != nil {
+			cut = func() { conn.Close() }
+		}
 	}
-	stopCut := context.AfterFunc(dctx, func() { conn.SetDeadline(time.Unix(1, 0)) }) //nolint:errcheck
+	stopCut := context.AfterFunc(dctx, cut)
 
 	sshCfg := &ssh.ClientConfig{
 		User:              cfg.User,
@@ -98,50 +150,83 @@ func dial(ctx context.Context, cfg HostConfig, log *zap.Logger) (*Client, <-chan
 	if err != nil {
 		stopCut()
 		conn.Close()
+		closeJump()
 		called, rejected := hk.result()
 		switch {
 		case rejected != nil:
-			return fail(OpHostKey, rejected)
+			return nil, fail(OpHostKey, rejected)
 		case called && !IsConnectionError(err) && dctx.Err() == nil:
 			// The host key was accepted and the server then refused
 			// every credential we offered.
-			return fail(OpAuth, fmt.Errorf("authentication failed for user %q (%s): %w", cfg.User, triedText(tried.list()), err))
+			return nil, fail(OpAuth, fmt.Errorf("authentication failed for user %q (%s): %w", cfg.User, triedText(tried.list()), err))
 		default:
-			return fail(OpHandshake, fmt.Errorf("SSH handshake: %w", timedOut(err)))
+			return nil, fail(OpHandshake, fmt.Errorf("SSH handshake: %w", timedOut(err)))
 		}
 	}
 	sshc := ssh.NewClient(sc, chans, reqs)
 	auth.close()
 
+	ended := make(chan struct{})
 	dead := make(chan struct{})
 	go func() {
 		sshc.Wait() //nolint:errcheck // the reason is seen by the requests that fail
+		close(ended)
+		closeJump() // the whole chain ends with the connection over it
 		close(dead)
 	}()
-
-	sftpc, err := sftp.NewClient(sshc,
-		sftp.UseConcurrentReads(true),
-		sftp.UseConcurrentWrites(true),
-		sftp.MaxConcurrentRequestsPerFile(maxConcurrentRequestsPerFile))
-	stopped := stopCut()
-	if err == nil && !stopped {
-		err = timedOut(context.DeadlineExceeded) // the cut fired: the socket is poisoned
-	}
-	if err != nil {
-		sshc.Close()
-		<-dead
-		return fail(OpSFTP, fmt.Errorf("start sftp subsystem: %w", timedOut(err)))
-	}
-	conn.SetDeadline(time.Time{}) //nolint:errcheck
-
 	if cfg.Keepalive > 0 {
-		go keepalive(sshc, cfg.Keepalive, dead, log)
+		go keepalive(sshc, cfg.Keepalive, ended, log)
 	}
 	log.Debug("connected", zap.String("address", addr), zap.String("server_version", string(sshc.ServerVersion())),
-		zap.Strings("auth", tried.list()))
-	c := NewClient(sshc, sftpc)
-	c.watchRequests(cfg.displayName(), cfg.RequestTimeout, log)
-	return c, dead, nil
+		zap.Strings("auth", tried.list()), zap.Strings("route", route))
+	return &hop{
+		ssh: sshc, dead: dead, stopCut: stopCut,
+		release:    func() { conn.SetDeadline(time.Time{}) }, //nolint:errcheck // a channel has none
+		closeChain: func() { sshc.Close(); <-dead },
+		timedOut:   timedOut,
+		fail:       fail,
+	}, nil
+}
+
+// transport opens the byte stream the SSH connection of cfg runs over: a
+// TCP connection to cfg.Addr(), or, with cfg.Jump, a direct-tcpip channel
+// to it from the jump host (dialled first, with its own connect_timeout).
+// closeJump closes the jump host's connection (a no-op without one).
+// A failing jump host is reported as this host's *DialError naming the
+// hop.
+func transport(ctx, dctx context.Context, cfg HostConfig, log *zap.Logger) (conn net.Conn, closeJump func(), err error) {
+	addr := cfg.Addr()
+	if cfg.Jump == nil {
+		var d net.Dialer
+		conn, err := d.DialContext(dctx, "tcp", addr)
+		return conn, func() {}, err
+	}
+	jcfg := cfg.Jump.withDefaults()
+	jctx, cancel := context.WithTimeout(dctx, jcfg.ConnectTimeout) // within this host's connect_timeout too
+	defer cancel()
+	route := cfg.route()
+	j, err := connect(ctx, jctx, jcfg, log.With(zap.String("jump", jcfg.displayName())))
+	if err != nil {
+		var de *DialError
+		if errors.As(err, &de) {
+			hopName := de.Hop
+			if hopName == "" {
+				hopName = de.Host
+			}
+			return nil, nil, &DialError{Host: cfg.displayName(), Addr: de.Addr, Op: de.Op, Err: de.Err,
+				Via: route[:len(route)-1], Hop: hopName}
+		}
+		return nil, nil, err
+	}
+	j.stopCut()
+	j.release()
+	conn, err = j.ssh.DialContext(dctx, "tcp", addr)
+	if err != nil {
+		j.closeChain()
+		return nil, nil, fmt.Errorf("open a channel to %s from jump host %q (is the address right as seen from %s, and does its sshd allow TCP forwarding?): %w",
+			addr, jcfg.displayName(), jcfg.displayName(), err)
+	}
+	return conn, j.closeChain, nil
 }
 
 // keepalive sends keepalive@openssh.com every interval and closes the

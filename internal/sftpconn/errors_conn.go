@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"syscall"
 
 	"github.com/pkg/sftp"
@@ -23,15 +24,34 @@ const (
 )
 
 // DialError is why Dial failed: which host, which address, at which step.
+// Through jump hosts, Via names them and Hop the one whose step failed.
 type DialError struct {
 	Host string // the host's config name
-	Addr string // host:port dialled
+	Addr string // host:port dialled (of Hop, when set)
 	Op   string // one of the Op constants
 	Err  error
+	// Via is the chain of jump hosts the dial went through, outermost
+	// first; empty for a direct connection.
+	Via []string
+	// Hop is the jump host that failed (one of Via); "" when the failing
+	// step was Host's own (its address then is as seen from the last of
+	// Via).
+	Hop string
 }
 
 func (e *DialError) Error() string {
-	return fmt.Sprintf("host %q (%s): %v", e.Host, e.Addr, e.Err)
+	if len(e.Via) == 0 {
+		return fmt.Sprintf("host %q (%s): %v", e.Host, e.Addr, e.Err)
+	}
+	via := make([]string, len(e.Via))
+	for i, v := range e.Via {
+		via[i] = "hosts." + v
+	}
+	route := fmt.Sprintf("hosts.%s via %s", e.Host, strings.Join(via, ", "))
+	if e.Hop != "" {
+		return fmt.Sprintf("%s: jump host hosts.%s (%s) failed: %v", route, e.Hop, e.Addr, e.Err)
+	}
+	return fmt.Sprintf("%s: hosts.%s (%s, as seen from %s) failed: %v", route, e.Host, e.Addr, via[len(via)-1], e.Err)
 }
 
 func (e *DialError) Unwrap() error { return e.Err }

@@ -32,6 +32,11 @@ type HostConfig struct {
 
 	PrivateKeyFile       string // OpenSSH or PEM; ed25519, ECDSA or RSA
 	PrivateKeyPassphrase string // for an encrypted PrivateKeyFile
+	// CertificateFile is an OpenSSH user certificate (ssh-keygen -s) for
+	// PrivateKeyFile's key, offered before the plain key. It is read on
+	// every dial, so a renewed certificate is used without a restart; one
+	// that is expired or not yet valid fails the dial (OpAuth).
+	CertificateFile string
 
 	Agent       bool   // offer the keys of a running ssh-agent
 	AgentSocket string // default $SSH_AUTH_SOCK
@@ -54,6 +59,14 @@ type HostConfig struct {
 	// download or find listing: its progress) unanswered before the
 	// connection is closed (default 2m).
 	RequestTimeout time.Duration
+
+	// Jump is the host to connect through, as ssh's ProxyJump: Dial
+	// first connects to Jump (its own host key check, auth and timeouts;
+	// Jump may have a Jump of its own), then opens a direct-tcpip channel
+	// to Address, which is resolved and connected from the jump host. The
+	// host key check and auth of this host run over that channel. nil
+	// connects directly.
+	Jump *HostConfig
 }
 
 // withDefaults returns c with zero fields defaulted.
@@ -104,6 +117,12 @@ func (c HostConfig) Validate() error {
 	if c.Password == "" && c.PrivateKeyFile == "" && !c.Agent {
 		return fmt.Errorf("no authentication configured: set password, private_key_file or agent")
 	}
+	if c.CertificateFile != "" && c.PrivateKeyFile == "" {
+		return fmt.Errorf("certificate_file is set but private_key_file is not: a certificate needs its private key")
+	}
+	if err := c.checkJumpChain(); err != nil {
+		return err
+	}
 	if c.HostKeyFingerprint != "" {
 		if _, err := normalizeFingerprint(c.HostKeyFingerprint); err != nil {
 			return err
@@ -111,6 +130,34 @@ func (c HostConfig) Validate() error {
 	}
 	_, err := c.ciphers()
 	return err
+}
+
+// maxJumpHops bounds a chain of jump hosts (a guard against a cycle built
+// in code; the config package rejects cycles with the key path).
+const maxJumpHops = 8
+
+// checkJumpChain refuses a chain of jump hosts that loops or is absurdly
+// long.
+func (c HostConfig) checkJumpChain() error {
+	seen := []string{c.displayName()}
+	for j := c.Jump; j != nil; j = j.Jump {
+		if slices.Contains(seen, j.displayName()) || len(seen) > maxJumpHops {
+			return fmt.Errorf("jump hosts form a loop or a chain longer than %d hops: %s", maxJumpHops,
+				strings.Join(append(seen, j.displayName()), " -> "))
+		}
+		seen = append(seen, j.displayName())
+	}
+	return nil
+}
+
+// route is the chain of host names from the outermost jump host to c, for
+// messages: ["bastion", "inner"].
+func (c HostConfig) route() []string {
+	var out []string
+	for j := c.Jump; j != nil && len(out) <= maxJumpHops; j = j.Jump {
+		out = append([]string{j.displayName()}, out...)
+	}
+	return append(out, c.displayName())
 }
 
 // ciphers validates Ciphers against what x/crypto implements and returns
