@@ -27,9 +27,9 @@ type HostKeyError struct {
 	// Changed: known_hosts holds a different key of the same type for
 	// the host, or the pinned fingerprint differs. Otherwise the host
 	// (or this key type) is simply unknown.
-	Changed bool
-	Known   []string // "file:line" of the entries known_hosts has for the host
-	Pinned  string   // the configured fingerprint, when pinning
+	Changed    bool
+	Known      []string      // "file:line" of the entries known_hosts has for the host
+	Pinned     string        // the configured fingerprint, when pinning
 	Revoked    bool          // the key (or, for a certificate, its key or CA) is marked @revoked
 	RevokedKey ssh.PublicKey // the key the @revoked line names
 	// Cert is the certificate the server presented as its host key, when
