@@ -42,6 +42,7 @@ type Host struct {
 	PrivateKeyFile           string        `mapstructure:"private_key_file"`
 	PrivateKeyPassphrase     string        `mapstructure:"private_key_passphrase"`
 	PrivateKeyPassphraseFile string        `mapstructure:"private_key_passphrase_file"`
+	CertificateFile          string        `mapstructure:"certificate_file"` // OpenSSH user certificate for private_key_file
 	Agent                    bool          `mapstructure:"agent"`
 	KnownHostsFile           string        `mapstructure:"known_hosts_file"`
 	HostKeyFingerprint       string        `mapstructure:"host_key_fingerprint"`
@@ -52,6 +53,13 @@ type Host struct {
 	ConnectTimeout           time.Duration `mapstructure:"connect_timeout"`
 	RequestTimeout           time.Duration `mapstructure:"request_timeout"`
 	Keepalive                time.Duration `mapstructure:"keepalive"`
+	// Jump names another host to connect through (ssh's ProxyJump);
+	// Address is then as seen from it.
+	Jump string `mapstructure:"jump"`
+	// JumpHost is the validated host Jump names, with its own JumpHost
+	// resolved, so that a Host is self-contained (and a change of its jump
+	// host changes it); nil without Jump. Set by Load.
+	JumpHost *Host `mapstructure:"-"`
 }
 
 // Watch is one watched remote tree.

@@ -56,6 +56,7 @@ func resolvePaths(c *Config, base string, p *problems) {
 			{"password_file", &h.PasswordFile},
 			{"private_key_file", &h.PrivateKeyFile},
 			{"private_key_passphrase_file", &h.PrivateKeyPassphraseFile},
+			{"certificate_file", &h.CertificateFile},
 			{"known_hosts_file", &h.KnownHostsFile},
 		} {
 			if *f.val == "" {
@@ -119,28 +120,37 @@ func secretPair(val *string, file, key, name string, set func(string) bool, p *p
 // files are read (a FIFO or device could block or never end), up to
 // maxSecretFile bytes.
 func readSecret(path string) (string, error) {
-	fi, err := os.Stat(path)
+	data, err := readLimited(path, maxSecretFile)
 	if err != nil {
 		return "", fmt.Errorf("cannot read the secret: %w", err)
-	}
-	if !fi.Mode().IsRegular() {
-		return "", fmt.Errorf("cannot read the secret: %s is not a regular file", path)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return "", fmt.Errorf("cannot read the secret: %w", err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
-	if err != nil {
-		return "", fmt.Errorf("cannot read the secret from %s: %w", path, err)
-	}
-	if len(data) > maxSecretFile {
-		return "", fmt.Errorf("cannot read the secret: %s is larger than %d bytes", path, maxSecretFile)
 	}
 	s := strings.TrimRight(string(data), "\r\n")
 	if s == "" {
 		return "", errors.New("the file " + path + " is empty")
 	}
 	return s, nil
+}
+
+// readLimited reads a regular file of at most limit bytes.
+func readLimited(path string, limit int64) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
+	}
+	return data, nil
 }

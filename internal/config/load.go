@@ -103,6 +103,7 @@ func parse(data []byte, source, base string) (*Config, error) {
 	if len(p.list) > 0 {
 		return nil, fail()
 	}
+	resolveJumps(&c)
 	return &c, nil
 }
 

@@ -36,6 +36,14 @@ func (v *validator) host(h *Host, key string) {
 	if h.PrivateKeyFile == "" && (h.PrivateKeyPassphrase != "" || h.PrivateKeyPassphraseFile != "") {
 		v.fail(key+".private_key_passphrase", "is set but private_key_file is not")
 	}
+	if h.CertificateFile != "" {
+		if h.PrivateKeyFile == "" {
+			v.fail(key+".certificate_file", "is set but private_key_file is not: a certificate is used with the private key it certifies")
+		} else if err := checkUserCertificate(h.CertificateFile); err != "" {
+			v.fail(key+".certificate_file", "%s", err)
+		}
+	}
+	v.jump(h, key)
 
 	var policies []string
 	if v.set(key+".known_hosts_file") && h.KnownHostsFile != "" {
@@ -136,4 +144,74 @@ func checkFingerprint(fp string) string {
 		return usage + "; the part after SHA256: is not the base64 of a SHA-256 hash"
 	}
 	return ""
+}
+
+// maxCertificateFile bounds what certificate_file may hold.
+const maxCertificateFile = 64 << 10
+
+// checkUserCertificate reports what is wrong with an OpenSSH user
+// certificate file, or "". Whether it matches the private key and is
+// valid now is checked when connecting (the file is read on every dial,
+// so a renewed certificate needs no reload).
+func checkUserCertificate(path string) string {
+	data, err := readLimited(path, maxCertificateFile)
+	if err != nil {
+		return fmt.Sprintf("cannot read the certificate: %v", err)
+	}
+	pub, _, _, _, err := ssh.ParseAuthorizedKey(data)
+	if err != nil {
+		return fmt.Sprintf("%s is not an OpenSSH certificate (give the -cert.pub file ssh-keygen -s writes): %v", path, err)
+	}
+	cert, ok := pub.(*ssh.Certificate)
+	switch {
+	case !ok:
+		return fmt.Sprintf("%s holds a plain %s public key, not a certificate; sign the key with ssh-keygen -s CA_KEY -I ID -n USER KEY.pub and give the -cert.pub file", path, pub.Type())
+	case cert.CertType != ssh.UserCert:
+		return fmt.Sprintf("%s is a host certificate (ssh-keygen -h); give a user certificate", path)
+	}
+	return ""
+}
+
+// jump checks hosts.NAME.jump: it names another defined host, and
+// following jumps from h never comes back to h.
+func (v *validator) jump(h *Host, key string) {
+	if h.Jump == "" {
+		if v.set(key + ".jump") {
+			v.fail(key+".jump", "is empty; name another host under hosts: to connect through, or remove the setting")
+		}
+		return
+	}
+	jk := key + ".jump"
+	if _, ok := v.c.Hosts[h.Jump]; !ok {
+		v.fail(jk, "names host %q, which is not defined under hosts:%s", truncate(h.Jump, 60), didYouMean(h.Jump, sortedKeys(v.c.Hosts)))
+		return
+	}
+	chain := []string{h.Name}
+	for next := h.Jump; next != ""; next = v.c.Hosts[next].Jump {
+		if slices.Contains(chain, next) {
+			v.fail(jk, "makes a loop of jump hosts (%s); a jump host must reach its server without going through it",
+				strings.Join(append(chain, next), " -> "))
+			return
+		}
+		if _, ok := v.c.Hosts[next]; !ok {
+			return // reported at that host's own jump key
+		}
+		chain = append(chain, next)
+	}
+}
+
+// resolveJumps sets every host's JumpHost from its jump key, once the
+// config is valid (no unknown names, no loops).
+func resolveJumps(c *Config) {
+	var resolve func(name string) *Host
+	resolve = func(name string) *Host {
+		h := c.Hosts[name]
+		if h.Jump != "" {
+			h.JumpHost = resolve(h.Jump)
+		}
+		return &h
+	}
+	for name := range c.Hosts {
+		c.Hosts[name] = *resolve(name)
+	}
 }

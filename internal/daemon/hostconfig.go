@@ -7,7 +7,13 @@ import (
 
 // HostConfig maps a configured host onto the SFTP layer's settings (secrets
 // were already read from their *_file keys by the config package).
+// A host with a jump host gets that host's settings as its Jump.
 func HostConfig(h config.Host) sftpconn.HostConfig {
+	var jump *sftpconn.HostConfig
+	if h.JumpHost != nil {
+		j := HostConfig(*h.JumpHost)
+		jump = &j
+	}
 	return sftpconn.HostConfig{
 		Name:                  h.Name,
 		Address:               h.Address,
@@ -15,6 +21,7 @@ func HostConfig(h config.Host) sftpconn.HostConfig {
 		Password:              h.Password,
 		PrivateKeyFile:        h.PrivateKeyFile,
 		PrivateKeyPassphrase:  h.PrivateKeyPassphrase,
+		CertificateFile:       h.CertificateFile,
 		Agent:                 h.Agent,
 		KnownHostsFile:        h.KnownHostsFile,
 		HostKeyFingerprint:    h.HostKeyFingerprint,
@@ -25,5 +32,6 @@ func HostConfig(h config.Host) sftpconn.HostConfig {
 		ConnectTimeout:        h.ConnectTimeout,
 		RequestTimeout:        h.RequestTimeout,
 		Keepalive:             h.Keepalive,
+		Jump:                  jump,
 	}
 }
