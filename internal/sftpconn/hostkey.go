@@ -54,6 +54,9 @@ func (e *HostKeyError) Error() string {
 			e.Host, offered, e.RevokedKey.Type(), ssh.FingerprintSHA256(e.RevokedKey))
 	case e.Revoked:
 		return fmt.Sprintf("host key %s for %s is marked @revoked in known_hosts", offered, e.Host)
+	case e.Cert != nil && e.Untrusted && len(e.Known) == 0:
+		return fmt.Sprintf("host certificate for %s is unknown: server offered %s, and known_hosts has no entry for the host (add \"@cert-authority HOST_PATTERNS CA_KEY\" or the host's key)",
+			e.Host, offered)
 	case e.Cert != nil && e.Untrusted:
 		return fmt.Sprintf("host certificate for %s is not trusted: server offered %s, and known_hosts has no @cert-authority line for that CA matching the host (entries for the host: %s)",
 			e.Host, offered, knownText(e.Known))

@@ -41,6 +41,9 @@ type Server struct {
 	HostKeyFingerprint string        // "SHA256:..." of HostPublicKey
 	HostPublicKey      ssh.PublicKey // the ed25519 host key
 	HostKeys           []ssh.PublicKey
+	// HostCertificateFile is the ed25519 host key's certificate with
+	// WithHostCertificate, else "".
+	HostCertificateFile string
 
 	Root string // a directory the login user may write: tests work under it
 	Dir  string // where config, keys and known_hosts live
@@ -49,6 +52,8 @@ type Server struct {
 	sshd       string
 	configFile string
 	log        *lockedBuffer
+	netns      string // network namespace sshd runs in (WithNetns); "" = the test's
+	listenSeen int    // "Server listening" lines logged before the current start (netns.go)
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -65,6 +70,11 @@ type options struct {
 	keyFormat  KeyFormat
 	passphrase string
 	extra      []string
+	// setup runs after the keys are generated and before the config is
+	// written (pki.go); netns and listenHost place sshd (netns.go).
+	setup      []func(*Server, *options) error
+	netns      string
+	listenHost string
 }
 
 // WithPassword enables password and keyboard-interactive authentication
@@ -154,15 +164,23 @@ func Start(t testing.TB, opts ...Option) *Server {
 	}
 
 	s := &Server{
-		Host: "127.0.0.1", User: acct.name, Dir: dir, t: t, sshd: sshd,
+		Host: "127.0.0.1", User: acct.name, Dir: dir, t: t, sshd: sshd, netns: o.netns,
 		ClientKeyType: o.keyType, ClientKeyFormat: o.keyFormat, ClientKeyPassphrase: o.passphrase,
 		log: &lockedBuffer{},
 	}
 	if o.password {
 		s.Password = TestPassword
 	}
+	if o.listenHost != "" {
+		s.Host = o.listenHost
+	}
 	if err := s.generate(o, acct); err != nil {
 		t.Fatalf("sshdtest: %v", err)
+	}
+	for _, f := range o.setup {
+		if err := f(s, &o); err != nil {
+			t.Fatalf("sshdtest: %v", err)
+		}
 	}
 	t.Cleanup(func() {
 		s.Stop()
@@ -353,7 +371,7 @@ func KnownHostsLine(addr string, key ssh.PublicKey) string {
 func (s *Server) start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	cmd := exec.Command(s.sshd, "-D", "-e", "-f", s.configFile)
+	cmd := s.command("-D", "-e", "-f", s.configFile)
 	cmd.Stdout = s.log
 	cmd.Stderr = s.log
 	cmd.WaitDelay = 2 * time.Second
@@ -377,7 +395,7 @@ func (s *Server) start() error {
 		}
 		// Ours, not another test's sshd that got the same port between
 		// FreePort and our bind: the host key must be ours.
-		if SpeaksAs(s.Addr, s.HostPublicKey) {
+		if s.ready() {
 			return nil
 		}
 		if time.Now().After(deadline) {
