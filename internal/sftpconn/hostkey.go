@@ -239,8 +239,8 @@ func (k knownEntries) algorithms() []string {
 // plain known_hosts entry for the host (knownhosts alone would also accept
 // a @cert-authority key offered as a host key); a certificate must be
 // signed by a @cert-authority for the host and be valid (knownhosts'
-// CertChecker), or else its plain key must be known; a key, certified key
-// or CA key marked @revoked is refused.
+// CertChecker), or else its plain key must be a plain entry; a key,
+// certified key or CA key marked @revoked is refused.
 func (k knownEntries) verify(cb ssh.HostKeyCallback, hostname string, remote net.Addr, key ssh.PublicKey) error {
 	cert, isCert := key.(*ssh.Certificate)
 	err := cb(hostname, remote, key)
@@ -262,12 +262,13 @@ func (k knownEntries) verify(cb ssh.HostKeyCallback, hostname string, remote net
 				return &HostKeyError{Host: hostname, Offered: key, Cert: cert, Revoked: true, RevokedKey: rk, Err: err}
 			}
 		}
-		if k.hasCA(cert.SignatureKey) {
-			return &HostKeyError{Host: hostname, Offered: key, Cert: cert, Known: k.describe(), Err: err}
-		}
-		// No trusted CA: OpenSSH falls back to the certified plain key.
+		// Not revoked: OpenSSH then falls back to the certified plain
+		// key ("Retry with plain key").
 		if k.hasPlain(cert.Key) {
 			return nil
+		}
+		if k.hasCA(cert.SignatureKey) {
+			return &HostKeyError{Host: hostname, Offered: key, Cert: cert, Known: k.describe(), Err: err}
 		}
 		return &HostKeyError{Host: hostname, Offered: key, Cert: cert, Untrusted: true, Known: k.describe(), Err: err}
 	}
