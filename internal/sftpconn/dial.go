@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/pkg/sftp"
@@ -226,7 +227,23 @@ func transport(ctx, dctx context.Context, cfg HostConfig, log *zap.Logger) (conn
 		return nil, nil, fmt.Errorf("open a channel to %s from jump host %q (is the address right as seen from %s, and does its sshd allow TCP forwarding?): %w",
 			addr, jcfg.displayName(), jcfg.displayName(), err)
 	}
-	return conn, j.closeChain, nil
+	return &jumpConn{Conn: conn, jump: j.ssh}, j.closeChain, nil
+}
+
+// jumpConn is a channel through a jump host that closes the jump host's
+// connection when it is closed: closing the channel alone waits for the
+// jump host to confirm, which a jump host that hangs never does, so a
+// request timeout or a missed keepalive would not end the connection.
+type jumpConn struct {
+	net.Conn
+	jump *ssh.Client
+	once sync.Once
+}
+
+func (c *jumpConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(func() { c.jump.Close() })
+	return err
 }
 
 // keepalive sends keepalive@openssh.com every interval and closes the

@@ -2,6 +2,7 @@ package sftpconn
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,26 +14,11 @@ import (
 	"github.com/sftpwatchd/sftpwatchd/internal/testutil/sshdtest"
 )
 
-// jumpTopology is a bastion the test can reach and servers it cannot:
-// they listen on 127.0.0.1 inside a network namespace, which only the
-// bastion (in the same namespace, reachable through a veth pair) reaches.
-type jumpTopology struct {
-	bastion *sshdtest.Server
-	inner   []*sshdtest.Server
-}
+type jumpTopology = sshdtest.JumpTopology
 
 func startJumpTopology(t *testing.T, inner int) jumpTopology {
 	t.Helper()
-	ns := sshdtest.NewNetns(t)
-	top := jumpTopology{bastion: sshdtest.Start(t, sshdtest.WithNetns(ns, ns.InnerIP))}
-	for range inner {
-		s := sshdtest.Start(t, sshdtest.WithNetns(ns, "127.0.0.1"))
-		if sshdtest.SpeaksAs(s.Addr, s.HostPublicKey) {
-			t.Fatalf("the server at %s inside the namespace is reachable from the test: the jump would prove nothing", s.Addr)
-		}
-		top.inner = append(top.inner, s)
-	}
-	return top
+	return *sshdtest.StartJumpTopology(t, inner)
 }
 
 // named is keyConfig(s) with the host's config name.
@@ -62,29 +48,51 @@ func waitConnections(t *testing.T, s *sshdtest.Server, want int) {
 
 // TestDialThroughJump: a server the test cannot reach is dialled through
 // the bastion (ProxyJump), each hop with its own host key check and auth;
-// closing the client closes the bastion's connection too.
+// a bastion that stops forwarding stops the session (so the traffic went
+// through it), the request timeout then closes the whole chain, and
+// closing a client closes the bastion's connection too.
 func TestDialThroughJump(t *testing.T) {
 	t.Parallel()
 	top := startJumpTopology(t, 1)
-	bastion, inner := named(top.bastion, "bastion"), named(top.inner[0], "inner")
+	bastion, inner := named(top.Bastion, "bastion"), named(top.Inner[0], "inner")
 
-	if _, err := Dial(context.Background(), inner, zaptest.NewLogger(t)); !IsConnectionError(err) {
-		t.Fatalf("direct dial of the inner server: err = %v, want a connection error", err)
+	if top.Isolated {
+		if _, err := Dial(context.Background(), inner, zaptest.NewLogger(t)); !IsConnectionError(err) {
+			t.Fatalf("direct dial of the inner server: err = %v, want a connection error", err)
+		}
 	}
-	c := mustDial(t, top.inner[0], via(inner, bastion))
-	for _, s := range []*sshdtest.Server{top.bastion, top.inner[0]} {
+	const timeout = time.Second
+	cfg := via(inner, bastion)
+	cfg.RequestTimeout = timeout
+	c := mustDial(t, top.Inner[0], cfg)
+	for _, s := range []*sshdtest.Server{top.Bastion, top.Inner[0]} {
 		if n := s.CountLog("Accepted publickey for " + s.User); n != 1 {
 			t.Errorf("%s logged %d logins, want 1:\n%s", s.Addr, n, s.Log())
 		}
 	}
-	if !strings.Contains(top.inner[0].Log(), "Accepted publickey for "+top.inner[0].User+" from 127.0.0.1") {
-		t.Errorf("the inner server's login did not come from the bastion (127.0.0.1 in the namespace):\n%s", top.inner[0].Log())
+	if !strings.Contains(top.Inner[0].Log(), "Accepted publickey for "+top.Inner[0].User+" from 127.0.0.1") {
+		t.Errorf("the inner server's login did not come from the bastion (127.0.0.1 in the namespace):\n%s", top.Inner[0].Log())
 	}
-	waitConnections(t, top.bastion, 1)
-	if err := c.Close(); err != nil {
+	waitConnections(t, top.Bastion, 1)
+
+	stopped, resume := top.Bastion.StopSessions()
+	if stopped == 0 {
+		t.Fatal("no bastion session process to stop")
+	}
+	_, err := c.Stat(context.Background(), top.Inner[0].Root)
+	var te *RequestTimeoutError
+	if !errors.As(err, &te) || !strings.Contains(err.Error(), `no reply from host "inner" within request_timeout 1s`) {
+		t.Fatalf("Stat while the bastion is stopped: err = %v, want the request timeout (a request that bypassed the bastion would succeed)", err)
+	}
+	resume()
+	waitConnections(t, top.Bastion, 0) // the timeout closed the chain
+
+	c2 := mustDial(t, top.Inner[0], cfg)
+	waitConnections(t, top.Bastion, 1)
+	if err := c2.Close(); err != nil {
 		t.Errorf("Close: %v", err)
 	}
-	waitConnections(t, top.bastion, 0)
+	waitConnections(t, top.Bastion, 0)
 }
 
 // TestDialThroughJumpNamesTheHop: a failure at the bastion or at the
@@ -93,7 +101,7 @@ func TestDialThroughJump(t *testing.T) {
 func TestDialThroughJumpNamesTheHop(t *testing.T) {
 	t.Parallel()
 	top := startJumpTopology(t, 1)
-	bastion, inner := named(top.bastion, "bastion"), named(top.inner[0], "inner")
+	bastion, inner := named(top.Bastion, "bastion"), named(top.Inner[0], "inner")
 	empty := filepath.Join(t.TempDir(), "known_hosts")
 	if err := os.WriteFile(empty, nil, 0o644); err != nil {
 		t.Fatal(err)
@@ -112,9 +120,9 @@ func TestDialThroughJumpNamesTheHop(t *testing.T) {
 		want      []string
 	}{
 		{"bastion host key", via(inner, badBastion), true,
-			[]string{"hosts.inner via hosts.bastion: jump host hosts.bastion (" + top.bastion.Addr + ") failed: host key for", "is unknown"}},
+			[]string{"hosts.inner via hosts.bastion: jump host hosts.bastion (" + top.Bastion.Addr + ") failed: host key for", "is unknown"}},
 		{"inner host key", via(badInner, bastion), true,
-			[]string{"hosts.inner via hosts.bastion: hosts.inner (" + top.inner[0].Addr + ", as seen from hosts.bastion) failed: host key for", "is unknown"}},
+			[]string{"hosts.inner via hosts.bastion: hosts.inner (" + top.Inner[0].Addr + ", as seen from hosts.bastion) failed: host key for", "is unknown"}},
 		{"inner unreachable from bastion", via(wrongPort, bastion), false,
 			[]string{"hosts.inner via hosts.bastion: hosts.inner (127.0.0.1:1, as seen from hosts.bastion) failed: open a channel to 127.0.0.1:1 from jump host \"bastion\""}},
 	} {
@@ -139,23 +147,23 @@ func TestDialThroughJumpNamesTheHop(t *testing.T) {
 func TestDialJumpChain(t *testing.T) {
 	t.Parallel()
 	top := startJumpTopology(t, 2)
-	a, b, c := named(top.bastion, "a"), named(top.inner[0], "b"), named(top.inner[1], "c")
-	client := mustDial(t, top.inner[1], via(c, via(b, a)))
-	for _, s := range []*sshdtest.Server{top.bastion, top.inner[0], top.inner[1]} {
+	a, b, c := named(top.Bastion, "a"), named(top.Inner[0], "b"), named(top.Inner[1], "c")
+	client := mustDial(t, top.Inner[1], via(c, via(b, a)))
+	for _, s := range []*sshdtest.Server{top.Bastion, top.Inner[0], top.Inner[1]} {
 		if n := s.CountLog("Accepted publickey for " + s.User); n != 1 {
 			t.Errorf("%s logged %d logins, want 1:\n%s", s.Addr, n, s.Log())
 		}
 	}
-	waitConnections(t, top.inner[0], 1)
-	waitConnections(t, top.bastion, 1)
+	waitConnections(t, top.Inner[0], 1)
+	waitConnections(t, top.Bastion, 1)
 	client.Close()
-	waitConnections(t, top.bastion, 0)
-	waitConnections(t, top.inner[0], 0)
+	waitConnections(t, top.Bastion, 0)
+	waitConnections(t, top.Inner[0], 0)
 
 	badB := b
 	badB.KnownHostsFile = writeKnownHosts(t)
 	_, err := Dial(context.Background(), via(c, via(badB, a)), zaptest.NewLogger(t))
-	want := "hosts.c via hosts.a, hosts.b: jump host hosts.b (" + top.inner[0].Addr + ") failed: host key for"
+	want := "hosts.c via hosts.a, hosts.b: jump host hosts.b (" + top.Inner[0].Addr + ") failed: host key for"
 	if err == nil || !strings.Contains(err.Error(), want) || !IsHostKeyError(err) {
 		t.Fatalf("err = %v, want %q", err, want)
 	}
@@ -167,20 +175,20 @@ func TestDialJumpChain(t *testing.T) {
 func TestPoolThroughJump(t *testing.T) {
 	t.Parallel()
 	top := startJumpTopology(t, 1)
-	cfg := via(named(top.inner[0], "inner"), named(top.bastion, "bastion"))
+	cfg := via(named(top.Inner[0], "inner"), named(top.Bastion, "bastion"))
 	const timeout = 500 * time.Millisecond
 	cfg.RequestTimeout = timeout
 	pool := NewPool(cfg, zaptest.NewLogger(t), nil)
 	defer pool.Close()
 	ctx := context.Background()
-	if _, err := pool.Stat(ctx, top.inner[0].Root); err != nil {
+	if _, err := pool.Stat(ctx, top.Inner[0].Root); err != nil {
 		t.Fatal(err)
 	}
 
-	top.bastion.Restart() // kills every connection through it
+	top.Bastion.Restart() // kills every connection through it
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		_, err := pool.Stat(ctx, top.inner[0].Root)
+		_, err := pool.Stat(ctx, top.Inner[0].Root)
 		if err == nil {
 			break
 		}
@@ -189,23 +197,23 @@ func TestPoolThroughJump(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond) // polling interval
 	}
-	if n := top.inner[0].CountLog("Accepted publickey"); n < 2 {
+	if n := top.Inner[0].CountLog("Accepted publickey"); n < 2 {
 		t.Errorf("the inner server saw %d logins, want a new one after the bastion restarted", n)
 	}
 
-	stopped, resume := top.inner[0].StopSFTP()
+	stopped, resume := top.Inner[0].StopSFTP()
 	defer resume()
 	if stopped == 0 {
 		t.Fatal("no sftp session process to stop")
 	}
-	waitConnections(t, top.bastion, 1)
+	waitConnections(t, top.Bastion, 1)
 	start := time.Now()
-	_, err := pool.Stat(ctx, top.inner[0].Root)
+	_, err := pool.Stat(ctx, top.Inner[0].Root)
 	if err == nil || !IsConnectionError(err) {
 		t.Fatalf("Stat on a hung sftp server through the jump: err = %v, want a request timeout", err)
 	}
 	if took := time.Since(start); took < timeout || took > timeout+10*time.Second {
 		t.Errorf("the request failed after %v, want about request_timeout %v", took, timeout)
 	}
-	waitConnections(t, top.bastion, 0) // the timeout closed the whole chain
+	waitConnections(t, top.Bastion, 0) // the timeout closed the whole chain
 }

@@ -27,23 +27,35 @@ type Netns struct {
 // (failed under CI).
 func NewNetns(t testing.TB) *Netns {
 	t.Helper()
-	skip := func(why string) {
-		t.Helper()
-		msg := "\n*** " + why + ": SKIPPING a test that needs a network namespace (root and iproute2's ip). ***"
+	ns, err := TryNetns(t)
+	if err != nil {
+		msg := "\n*** " + err.Error() + ": SKIPPING a test that needs a network namespace (root and iproute2's ip). ***"
 		if os.Getenv("CI") != "" {
 			t.Fatal(msg + "\nCI is set, so this is a failure.")
 		}
 		t.Skip(msg)
 	}
+	return ns
+}
+
+// TryNetns is NewNetns that reports why no namespace could be made (not
+// root, no ip, no CAP_NET_ADMIN in a container) instead of skipping, for
+// tests that have a weaker fallback. SSHDTEST_NO_NETNS=1 makes it fail,
+// to exercise those fallbacks.
+func TryNetns(t testing.TB) (*Netns, error) {
+	t.Helper()
+	if os.Getenv("SSHDTEST_NO_NETNS") != "" {
+		return nil, fmt.Errorf("SSHDTEST_NO_NETNS is set")
+	}
 	if os.Geteuid() != 0 {
-		skip("not running as root")
+		return nil, fmt.Errorf("not running as root")
 	}
 	if _, err := exec.LookPath("ip"); err != nil {
-		skip("ip (iproute2) is not installed")
+		return nil, fmt.Errorf("ip (iproute2) is not installed")
 	}
 	var rnd [4]byte
 	if _, err := rand.Read(rnd[:]); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	tag := fmt.Sprintf("%08x", binary.BigEndian.Uint32(rnd[:]))
 	// A /30 in 10.200.0.0/13, chosen at random so parallel tests do not clash.
@@ -53,7 +65,7 @@ func NewNetns(t testing.TB) *Netns {
 		return net.IPv4(byte(v>>24), byte(v>>16), byte(v>>8), byte(v)).String()
 	}
 	ns := &Netns{Name: "sshdtest-" + tag, OuterIP: ip(base + 1), InnerIP: ip(base + 2)}
-	outer, inner := "sto"+tag[:8], "sti"+tag[:8]
+	outer, inner := "sto"+tag, "sti"+tag
 	run := func(args ...string) error {
 		out, err := exec.Command("ip", args...).CombinedOutput()
 		if err != nil {
@@ -62,7 +74,7 @@ func NewNetns(t testing.TB) *Netns {
 		return nil
 	}
 	if err := run("netns", "add", ns.Name); err != nil {
-		skip(err.Error())
+		return nil, err
 	}
 	t.Cleanup(func() {
 		_ = run("link", "del", outer) // removes its peer too
@@ -77,10 +89,10 @@ func NewNetns(t testing.TB) *Netns {
 		{"-n", ns.Name, "link", "set", "lo", "up"},
 	} {
 		if err := run(args...); err != nil {
-			t.Fatalf("sshdtest: %v", err)
+			return nil, err
 		}
 	}
-	return ns
+	return ns, nil
 }
 
 // WithNetns runs sshd in the network namespace ns, listening on host (an
