@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 
 	"golang.org/x/crypto/ssh"
@@ -51,6 +52,16 @@ func TestJumpValidation(t *testing.T) {
 		}
 		if c.Hosts["edge"].JumpHost != nil {
 			t.Errorf("edge has a JumpHost without jump")
+		}
+		// A reload compares hosts with reflect.DeepEqual: a changed jump
+		// host (two hops away) must make the host using it differ.
+		moved := mustParse(t, hostsDoc("  inner: {"+okHost+", jump: mid}\n  mid: {address: mid.lan, user: u, password: pw, jump: edge}\n  edge: {address: edge2.example.com, user: u, password: pw}\n"))
+		if reflect.DeepEqual(c.Hosts["inner"], moved.Hosts["inner"]) {
+			t.Errorf("inner compares equal although its jump host's jump host moved")
+		}
+		same := mustParse(t, hostsDoc("  inner: {"+okHost+", jump: mid}\n  mid: {address: mid.lan, user: u, password: pw, jump: edge}\n  edge: {address: edge.example.com, user: u, password: pw}\n"))
+		if !reflect.DeepEqual(c.Hosts["inner"], same.Hosts["inner"]) {
+			t.Errorf("inner differs between two loads of the same config")
 		}
 	})
 }

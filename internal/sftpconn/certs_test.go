@@ -3,7 +3,6 @@ package sftpconn
 import (
 	"context"
 	"errors"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -92,16 +91,6 @@ func TestDialUserCertificate(t *testing.T) {
 	})
 }
 
-// writeKnownHosts writes lines to a fresh known_hosts file.
-func writeKnownHosts(t *testing.T, lines ...string) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "known_hosts")
-	if err := os.WriteFile(p, []byte(strings.Join(lines, "")), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 // TestDialHostCertificate: the server presents a host certificate and
 // known_hosts holds only the @cert-authority line for it; @revoked lines
 // for the host key or the CA refuse it, a CA for other hosts or another CA
@@ -113,7 +102,7 @@ func TestDialHostCertificate(t *testing.T) {
 	pattern := "[127.0.0.1]:" + itoa(s.Port) + ",127.0.0.1"
 
 	cfg := keyConfig(s)
-	cfg.KnownHostsFile = writeKnownHosts(t, hostCA.KnownHostsLine(pattern))
+	cfg.KnownHostsFile = knownHosts(t, hostCA.KnownHostsLine(pattern))
 	c := mustDial(t, s, cfg)
 	algs, _ := c.NegotiatedAlgorithms()
 	if algs.HostKey != ssh.CertAlgoED25519v01 {
@@ -121,7 +110,7 @@ func TestDialHostCertificate(t *testing.T) {
 	}
 
 	wild := cfg
-	wild.KnownHostsFile = writeKnownHosts(t, hostCA.KnownHostsLine("[127.0.0.*]:"+itoa(s.Port)))
+	wild.KnownHostsFile = knownHosts(t, hostCA.KnownHostsLine("[127.0.0.*]:"+itoa(s.Port)))
 	mustDial(t, s, wild)
 
 	refused := func(t *testing.T, known string, want ...string) {
@@ -144,28 +133,28 @@ func TestDialHostCertificate(t *testing.T) {
 	}
 	caLine := hostCA.KnownHostsLine(pattern)
 	t.Run("revoked host key", func(t *testing.T) {
-		refused(t, writeKnownHosts(t, caLine, "@revoked * "+string(ssh.MarshalAuthorizedKey(s.HostPublicKey))),
+		refused(t, knownHosts(t, caLine, "@revoked * "+string(ssh.MarshalAuthorizedKey(s.HostPublicKey))),
 			"@revoked", ssh.FingerprintSHA256(s.HostPublicKey))
 	})
 	t.Run("revoked CA", func(t *testing.T) {
-		refused(t, writeKnownHosts(t, caLine, "@revoked * "+string(ssh.MarshalAuthorizedKey(hostCA.PublicKey))),
+		refused(t, knownHosts(t, caLine, "@revoked * "+string(ssh.MarshalAuthorizedKey(hostCA.PublicKey))),
 			"@revoked", ssh.FingerprintSHA256(hostCA.PublicKey))
 	})
 	t.Run("revoked despite a plain entry", func(t *testing.T) {
-		refused(t, writeKnownHosts(t, caLine, sshdtest.KnownHostsLine(s.Addr, s.HostPublicKey),
+		refused(t, knownHosts(t, caLine, sshdtest.KnownHostsLine(s.Addr, s.HostPublicKey),
 			"@revoked * "+string(ssh.MarshalAuthorizedKey(s.HostPublicKey))), "@revoked")
 	})
 	t.Run("CA for other hosts", func(t *testing.T) {
-		refused(t, writeKnownHosts(t, hostCA.KnownHostsLine("[127.0.0.1]:1,example.com")), "is unknown")
+		refused(t, knownHosts(t, hostCA.KnownHostsLine("[127.0.0.1]:1,example.com")), "is unknown")
 	})
 	t.Run("other CA", func(t *testing.T) {
 		other := sshdtest.NewCA(t, "other_ca")
-		refused(t, writeKnownHosts(t, other.KnownHostsLine(pattern)), "is not trusted", ssh.FingerprintSHA256(hostCA.PublicKey))
+		refused(t, knownHosts(t, other.KnownHostsLine(pattern)), "is not trusted", ssh.FingerprintSHA256(hostCA.PublicKey))
 	})
 	t.Run("wrong principal", func(t *testing.T) {
 		other := sshdtest.Start(t, sshdtest.WithHostCertificate(hostCA, "+1h", "sftp.example.com"))
 		cfg := keyConfig(other)
-		cfg.KnownHostsFile = writeKnownHosts(t, hostCA.KnownHostsLine("[127.0.0.1]:"+itoa(other.Port)))
+		cfg.KnownHostsFile = knownHosts(t, hostCA.KnownHostsLine("[127.0.0.1]:"+itoa(other.Port)))
 		_, err := Dial(context.Background(), cfg, zaptest.NewLogger(t))
 		if !IsHostKeyError(err) || !strings.Contains(err.Error(), "principal") {
 			t.Fatalf("err = %v, want a host certificate refused for its principals", err)
@@ -174,21 +163,21 @@ func TestDialHostCertificate(t *testing.T) {
 	t.Run("expired host certificate", func(t *testing.T) {
 		other := sshdtest.Start(t, sshdtest.WithHostCertificate(hostCA, "-2h:-1h"))
 		cfg := keyConfig(other)
-		cfg.KnownHostsFile = writeKnownHosts(t, hostCA.KnownHostsLine("[127.0.0.1]:"+itoa(other.Port)))
+		cfg.KnownHostsFile = knownHosts(t, hostCA.KnownHostsLine("[127.0.0.1]:"+itoa(other.Port)))
 		_, err := Dial(context.Background(), cfg, zaptest.NewLogger(t))
 		if !IsHostKeyError(err) || !strings.Contains(err.Error(), "expired") {
 			t.Fatalf("err = %v, want an expired host certificate refused", err)
 		}
 		// With a plain entry for the key, OpenSSH retries with the plain
 		// key; so do we.
-		cfg.KnownHostsFile = writeKnownHosts(t, hostCA.KnownHostsLine("[127.0.0.1]:"+itoa(other.Port)),
+		cfg.KnownHostsFile = knownHosts(t, hostCA.KnownHostsLine("[127.0.0.1]:"+itoa(other.Port)),
 			sshdtest.KnownHostsLine(other.Addr, other.HostPublicKey))
 		mustDial(t, other, cfg)
 	})
 	t.Run("server without certificate", func(t *testing.T) {
 		plain := sshdtest.Start(t)
 		cfg := keyConfig(plain)
-		cfg.KnownHostsFile = writeKnownHosts(t, hostCA.KnownHostsLine("[127.0.0.1]:"+itoa(plain.Port)))
+		cfg.KnownHostsFile = knownHosts(t, hostCA.KnownHostsLine("[127.0.0.1]:"+itoa(plain.Port)))
 		_, err := Dial(context.Background(), cfg, zaptest.NewLogger(t))
 		if !IsHostKeyError(err) || !strings.Contains(err.Error(), "only trusts host certificates") {
 			t.Fatalf("err = %v, want a plain key refused where only a CA is known", err)
@@ -200,7 +189,7 @@ func TestDialHostCertificate(t *testing.T) {
 		plain := sshdtest.Start(t)
 		cfg := keyConfig(plain)
 		line := "@cert-authority [127.0.0.1]:" + itoa(plain.Port) + " " + string(ssh.MarshalAuthorizedKey(plain.HostPublicKey))
-		cfg.KnownHostsFile = writeKnownHosts(t, line)
+		cfg.KnownHostsFile = knownHosts(t, line)
 		_, err := Dial(context.Background(), cfg, zaptest.NewLogger(t))
 		if !IsHostKeyError(err) {
 			t.Fatalf("err = %v, want the CA key refused as a plain host key", err)

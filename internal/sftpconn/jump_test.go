@@ -161,7 +161,7 @@ func TestDialJumpChain(t *testing.T) {
 	waitConnections(t, top.Inner[0], 0)
 
 	badB := b
-	badB.KnownHostsFile = writeKnownHosts(t)
+	badB.KnownHostsFile = knownHosts(t)
 	_, err := Dial(context.Background(), via(c, via(badB, a)), zaptest.NewLogger(t))
 	want := "hosts.c via hosts.a, hosts.b: jump host hosts.b (" + top.Inner[0].Addr + ") failed: host key for"
 	if err == nil || !strings.Contains(err.Error(), want) || !IsHostKeyError(err) {
