@@ -45,7 +45,7 @@ type HostKeyError struct {
 func (e *HostKeyError) Error() string {
 	offered := e.Offered.Type() + " " + ssh.FingerprintSHA256(e.Offered)
 	if e.Cert != nil {
-		offered = fmt.Sprintf("a %s certificate for key %s signed by CA %s %s", e.Cert.Type(),
+		offered = fmt.Sprintf("host certificate %s for key %s signed by CA %s %s", e.Cert.Type(),
 			ssh.FingerprintSHA256(e.Cert.Key), e.Cert.SignatureKey.Type(), ssh.FingerprintSHA256(e.Cert.SignatureKey))
 	}
 	switch {
