@@ -172,6 +172,10 @@ func checkUserCertificate(path string) string {
 	return ""
 }
 
+// maxJumpHops is the longest chain of jump hosts a host may use (as
+// sftpconn allows).
+const maxJumpHops = 8
+
 // jump checks hosts.NAME.jump: it names another defined host, and
 // following jumps from h never comes back to h.
 func (v *validator) jump(h *Host, key string) {
@@ -197,6 +201,10 @@ func (v *validator) jump(h *Host, key string) {
 			return // reported at that host's own jump key
 		}
 		chain = append(chain, next)
+		if len(chain) > maxJumpHops+1 {
+			v.fail(jk, "starts a chain of more than %d jump hosts (%s)", maxJumpHops, strings.Join(chain, " -> "))
+			return
+		}
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"testing"
 
 	"golang.org/x/crypto/ssh"
@@ -39,6 +40,18 @@ func TestJumpValidation(t *testing.T) {
 		wantProblem(t, probs, "hosts.a.jump", "loop of jump hosts (a -> b -> a)")
 		wantProblem(t, probs, "hosts.b.jump", "loop of jump hosts (b -> a -> b)")
 		wantProblem(t, probs, "hosts.inner.jump", "loop of jump hosts (inner -> a -> b -> a)")
+	})
+
+	t.Run("too long", func(t *testing.T) {
+		hosts := "  inner: {" + okHost + ", jump: j1}\n"
+		for i := 1; i <= 9; i++ {
+			next := ""
+			if i < 9 {
+				next = ", jump: j" + strconv.Itoa(i+1)
+			}
+			hosts += "  j" + strconv.Itoa(i) + ": {" + okHost + next + "}\n"
+		}
+		wantProblem(t, problemsOf(t, hostsDoc(hosts)), "hosts.inner.jump", "more than 8 jump hosts")
 	})
 
 	t.Run("chain of two resolves", func(t *testing.T) {

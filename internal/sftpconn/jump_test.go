@@ -217,3 +217,19 @@ func TestPoolThroughJump(t *testing.T) {
 	}
 	waitConnections(t, top.Bastion, 0) // the timeout closed the whole chain
 }
+
+// TestDialJumpLoopBuiltInCode: a loop of jump hosts (which the config
+// package refuses) fails as a config error, without dialling.
+func TestDialJumpLoopBuiltInCode(t *testing.T) {
+	t.Parallel()
+	a := HostConfig{Name: "a", Address: "127.0.0.1:1", User: "u", Password: "pw", InsecureIgnoreHostKey: true}
+	b := a
+	b.Name = "b"
+	a.Jump = &b
+	b.Jump = &a
+	_, err := Dial(context.Background(), a, zaptest.NewLogger(t))
+	var de *DialError
+	if !errors.As(err, &de) || de.Op != OpConfig || !strings.Contains(err.Error(), "loop") {
+		t.Fatalf("err = %v, want a config error about the loop", err)
+	}
+}
