@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -211,5 +212,43 @@ func TestHostsJump(t *testing.T) {
 	r = sftpwatchd(t, nil, "check", "-c", config)
 	if r.code != 2 || !strings.Contains(r.stderr, "hosts.inner.jump") || !strings.Contains(r.stderr, "loop of jump hosts") {
 		t.Fatalf("check with a loop of jump hosts: exit %d stderr %q", r.code, r.stderr)
+	}
+}
+
+// TestHostsJumpDaemonReconnects: `run` watches a server behind the
+// bastion; the bastion restarts (every connection through it dies), and a
+// file created afterwards is still delivered: the pool redials through the
+// jump.
+func TestHostsJumpDaemonReconnects(t *testing.T) {
+	top := sshdtest.StartJumpTopology(t, 1)
+	bastion, inner := top.Bastion, top.Inner[0]
+	dir := t.TempDir()
+	config, recv := filepath.Join(dir, "sftpwatchd.yaml"), filepath.Join(dir, "events.json")
+	remote := filepath.Join(inner.Root, "upload")
+	putOld(t, remote, "early.csv", "e")
+	cfg := fmt.Sprintf("state_dir: %q\nshutdown_timeout: 5s\nlog: {level: debug, format: json}\nhttp: {listen: \"\"}\nhosts:\n%s%swatches:\n%s",
+		filepath.Join(dir, "state"),
+		hostEntry("bastion", bastion, bastion.KnownHostsFile, "    keepalive: 1s\n"),
+		hostEntry("local", inner, inner.KnownHostsFile, "    jump: bastion\n    keepalive: 1s\n"),
+		teeWatch(remote, recv, ""))
+	mustWrite(t, config, cfg)
+
+	d := startDaemon(t, nil, "run", "-c", config)
+	d.waitScan(t)
+	bastion.Restart()
+	putOld(t, remote, "late.csv", "l")
+	eventually(t, 30*time.Second, "the create of late.csv after the bastion restarted", func() bool {
+		for _, ev := range received(t, recv) {
+			if ev.RelPath == "late.csv" && ev.Type == event.Create {
+				return true
+			}
+		}
+		return false
+	})
+	if code := d.stop(t, syscall.SIGTERM); code != 0 {
+		t.Fatalf("SIGTERM: exit %d\n%s", code, d.logs())
+	}
+	if n := inner.CountLog("Accepted publickey for " + inner.User + " from 127.0.0.1"); n < 2 {
+		t.Errorf("the inner server saw %d logins through the bastion, want a new one after its restart:\n%s", n, inner.Log())
 	}
 }
