@@ -318,6 +318,26 @@ func (w *walker) value(n *yaml.Node, f *field, key, envVar string) (any, bool) {
 			out = append(out, s)
 		}
 		return out, true
+	case kindIntList:
+		if n.Kind != yaml.SequenceNode {
+			w.p.addAt(key, n.Line, "must be a list of whole numbers, for example [2, 64], got "+describe(n))
+			return nil, false
+		}
+		out := make([]any, 0, len(n.Content))
+		for i, item := range n.Content {
+			ik := index(key, i)
+			item = w.resolve(item)
+			if item == nil {
+				return nil, false
+			}
+			w.p.lines[ik] = item.Line
+			v, ok := w.value(item, &field{key: f.key, kind: kindInt}, ik, "")
+			if !ok {
+				v = 0 // reported under its own key; the list still counts as set
+			}
+			out = append(out, v)
+		}
+		return out, true
 	case kindStringMap:
 		if n.Kind != yaml.MappingNode {
 			w.p.addAt(key, n.Line, "must be a mapping of names to strings, got "+describe(n))
