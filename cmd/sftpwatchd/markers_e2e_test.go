@@ -29,6 +29,16 @@ func filtersConfig(e *env, addr, watches string) {
 	}
 }
 
+// newHook starts a webhook receiver (secret "k") answering status (nil:
+// 204 to everything) and returns it with its URL and a free metrics address.
+func newHook(t *testing.T, status func(event.Event) int) (*hookReceiver, string, string) {
+	t.Helper()
+	hook := &hookReceiver{t: t, secret: "k", status: status}
+	hs := httptest.NewServer(hook)
+	t.Cleanup(hs.Close)
+	return hook, hs.URL, freeAddr(t)
+}
+
 // eventsOf returns "watch type rel_path" of the received events.
 func eventsOf(evs []event.Event) []string {
 	out := make([]string, len(evs))
@@ -53,10 +63,7 @@ func waitMoreScans(t *testing.T, addr, watch string, n int) {
 // chain and no delete event follows (watch "rm"). Markers are never events.
 func TestMarkersE2E(t *testing.T) {
 	e := newEnv(t)
-	hook := &hookReceiver{t: t, secret: "k"}
-	hs := httptest.NewServer(hook)
-	defer hs.Close()
-	addr := freeAddr(t)
+	hook, hookURL, addr := newHook(t, nil)
 	m, r := filepath.Join(e.remote, "m"), filepath.Join(e.remote, "r")
 	for _, d := range []string{m, r} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
@@ -73,7 +80,7 @@ func TestMarkersE2E(t *testing.T) {
     require_marker: .ok
 %s    actions:
       - {type: webhook, url: %q, secret: k}
-`, name, path, extra, hs.URL)
+`, name, path, extra, hookURL)
 	}
 	filtersConfig(e, addr, watch("in", m, "")+watch("rm", r, "    remove_marker: true\n"))
 	d := startDaemon(t, nil, "run", "-c", e.config)
@@ -136,10 +143,7 @@ func TestMarkersE2E(t *testing.T) {
 // range is a create, growing past max_size leaves silently (no delete).
 func TestSizeFiltersE2E(t *testing.T) {
 	e := newEnv(t)
-	hook := &hookReceiver{t: t, secret: "k"}
-	hs := httptest.NewServer(hook)
-	defer hs.Close()
-	addr := freeAddr(t)
+	hook, hookURL, addr := newHook(t, nil)
 	filtersConfig(e, addr, fmt.Sprintf(`  - name: in
     host: local
     path: %q
@@ -149,7 +153,7 @@ func TestSizeFiltersE2E(t *testing.T) {
     max_size: 20
     actions:
       - {type: webhook, url: %q, secret: k}
-`, e.remote, hs.URL))
+`, e.remote, hookURL))
 	d := startDaemon(t, nil, "run", "-c", e.config)
 	d.waitScan(t)
 	mtime := time.Now().Add(-time.Hour)
@@ -185,15 +189,12 @@ func TestSizeFiltersE2E(t *testing.T) {
 // follows.
 func TestDeadLetterMoveE2E(t *testing.T) {
 	e := newEnv(t)
-	hook := &hookReceiver{t: t, secret: "k", status: func(ev event.Event) int {
+	hook, hookURL, addr := newHook(t, func(ev event.Event) int {
 		if ev.Type == event.Create {
 			return http.StatusInternalServerError
 		}
 		return http.StatusNoContent // a delete would be recorded
-	}}
-	hs := httptest.NewServer(hook)
-	defer hs.Close()
-	addr := freeAddr(t)
+	})
 	failed := filepath.Join(e.srv.Root, "quarantine", "deep") // does not exist yet
 	filtersConfig(e, addr, fmt.Sprintf(`  - name: in
     host: local
@@ -205,7 +206,7 @@ func TestDeadLetterMoveE2E(t *testing.T) {
     on_dead_letter: {move_to: %q}
     actions:
       - {type: webhook, url: %q, secret: k}
-`, e.remote, failed, hs.URL))
+`, e.remote, failed, hookURL))
 	d := startDaemon(t, nil, "run", "-c", e.config)
 	d.waitScan(t)
 	e.put("a/b/x.csv", "payload", time.Now().Add(-time.Hour))
