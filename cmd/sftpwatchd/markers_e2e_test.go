@@ -285,3 +285,43 @@ func TestPermanentExitCodesE2E(t *testing.T) {
 		t.Errorf("unlisted status: exit %d, %d runs; want 1 and 3 (max_attempts)\n%s", res.code, strings.Count(string(b), "p.csv"), res.stderr)
 	}
 }
+
+// TestDeadLetterMoveFailsKeepsTheLetterE2E: when the move itself fails
+// (move_to lies beneath a regular file), the file stays where it is, the
+// event is dead-lettered all the same and the failure is in its reason.
+func TestDeadLetterMoveFailsKeepsTheLetterE2E(t *testing.T) {
+	e := newEnv(t)
+	_, hookURL, addr := newHook(t, func(event.Event) int { return http.StatusBadRequest }) // permanent
+	blocker := filepath.Join(e.srv.Root, "blocker")
+	if err := os.WriteFile(blocker, []byte("a file, not a directory"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	filtersConfig(e, addr, fmt.Sprintf(`  - name: in
+    host: local
+    path: %q
+    interval: 200ms
+    settle: 0s
+    types: [file]
+    on_dead_letter: {move_to: %q}
+    actions:
+      - {type: webhook, url: %q, secret: k}
+`, e.remote, filepath.Join(blocker, "failed"), hookURL))
+	d := startDaemon(t, nil, "run", "-c", e.config)
+	d.waitScan(t)
+	e.put("keep.csv", "k", time.Now().Add(-time.Hour))
+	eventually(t, 30*time.Second, "one dead letter", func() bool {
+		return metric(t, addr, `sftpwatchd_dead_letters{watch="in"}`) == "1"
+	})
+	if !exists(filepath.Join(e.remote, "keep.csv")) {
+		t.Error("keep.csv left the watched tree although the move failed")
+	}
+	logs := d.logs()
+	if !strings.Contains(logs, `"msg":"on_dead_letter failed; the event is dead-lettered all the same"`) ||
+		!strings.Contains(logs, "failed permanently") || !strings.Contains(logs, "; on_dead_letter failed: move to") {
+		t.Errorf("no log of the failed move and the reason; logs:\n%s", logs)
+	}
+	waitMoreScans(t, addr, "in", 3)
+	if v := metric(t, addr, `sftpwatchd_events_total{type="delete",watch="in"}`); v != "0" && v != "" {
+		t.Errorf("delete events = %q, want 0", v)
+	}
+}
