@@ -172,3 +172,27 @@ func TestRequireMarkerMatchesEverything(t *testing.T) {
 		t.Errorf("pending left behind: %v", p)
 	}
 }
+
+// TestRequireMarkerAddedIsFilterChange: entries named like markers that the
+// state held before require_marker was set leave it silently.
+func TestRequireMarkerAddedIsFilterChange(t *testing.T) {
+	w := baseWatch()
+	h := newHarness(t, w)
+	h.f.write(t, "a", "a", baseTime)
+	h.f.write(t, "a.ok", "", baseTime)
+	h.scanExpect(t, poller.ResultOK)
+	h.w.RequireMarker = ".ok"
+	h.p = h.newPoller()
+	h.clock.Advance(time.Second)
+	h.scanExpect(t, poller.ResultOK) // no delete of a.ok
+	st := h.load(t)
+	if _, ok := st.Snapshot["a.ok"]; ok {
+		t.Error("a.ok stays in the state after it became a marker")
+	}
+	if _, ok := st.Snapshot["a"]; !ok {
+		t.Error("a left the state")
+	}
+	h.f.remove(t, "a.ok")
+	h.clock.Advance(time.Second)
+	h.scanExpect(t, poller.ResultOK)
+}

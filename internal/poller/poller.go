@@ -267,6 +267,7 @@ func (p *Poller) scanAt(ctx context.Context, dryRun bool, start time.Time) (Outc
 		// Files that left min_size..max_size leave the state silently.
 		res.Removed = append(res.Removed, d.outOfBounds...)
 		slices.Sort(res.Removed)
+		res.Removed = slices.Compact(res.Removed) // a re-upload may be listed already
 		p.log.Debug("files outside min_size..max_size left the watch's coverage silently", zap.Int("files", len(d.outOfBounds)))
 	}
 	events := make([]event.Event, 0, len(res.Changes))
