@@ -56,8 +56,10 @@ const (
 // on timeout the whole group is killed.
 //
 // Exit status 0 is success; any other status or the timeout fails the
-// attempt (retried); a command that does not exist or is not executable fails
-// permanently. The first 64 KiB of stdout and stderr are logged.
+// attempt (retried); a status listed in permanent_exit_codes, or a command
+// that does not exist or is not executable, fails permanently (dead letter
+// after one attempt). A command killed by a signal is retried whatever the
+// list holds. The first 64 KiB of stdout and stderr are logged.
 //
 // Default events: all.
 type Exec struct {
@@ -68,6 +70,7 @@ type Exec struct {
 	timeout    time.Duration
 	waitDelay  time.Duration
 	events     eventSet
+	permanent  map[int]bool // exit statuses that fail permanently
 	log        *zap.Logger
 }
 
@@ -91,6 +94,15 @@ func NewExec(cfg config.Action, d Deps) (*Exec, error) {
 		inheritEnv: cfg.InheritEnv, log: loggerOrNop(d.Logger)}
 	if e.timeout == 0 {
 		e.timeout = DefaultExecTimeout
+	}
+	for _, c := range cfg.PermanentExitCodes {
+		if c < 1 || c > 255 {
+			return nil, fmt.Errorf("permanent_exit_codes: %d is not an exit status from 1 to 255", c)
+		}
+		if e.permanent == nil {
+			e.permanent = map[int]bool{}
+		}
+		e.permanent[c] = true
 	}
 	probe := templateData(&event.Event{})
 	for i, s := range cfg.Command {
@@ -278,7 +290,12 @@ func (a *Exec) Run(ctx context.Context, ev *event.Event) error {
 	}
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
-		return fmt.Errorf("exec %q: %s%s", argv[0], ee.ProcessState.String(), stderr.tailNote())
+		err := fmt.Errorf("exec %q: %s%s", argv[0], ee.ProcessState.String(), stderr.tailNote())
+		// ExitCode is -1 for a signal: signals stay retryable.
+		if code := ee.ProcessState.ExitCode(); code > 0 && a.permanent[code] {
+			return Permanent(fmt.Errorf("%w (exit status %d is listed in permanent_exit_codes)", err, code))
+		}
+		return err
 	}
 	return fmt.Errorf("exec %q: %w%s", argv[0], err, stderr.tailNote())
 }

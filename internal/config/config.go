@@ -83,6 +83,27 @@ type Watch struct {
 	Concurrency    int           `mapstructure:"concurrency"`
 	Retry          Retry         `mapstructure:"retry"`
 	Actions        []Action      `mapstructure:"actions"`
+
+	// MinSize and MaxSize bound the size in bytes of the files the watch
+	// covers, inclusive; 0 is no bound. Directories and links are not
+	// affected. A file outside them is not covered (like an excluded one).
+	MinSize int64 `mapstructure:"min_size"`
+	MaxSize int64 `mapstructure:"max_size"`
+	// RequireMarker, when set, holds a file back until PATH+RequireMarker
+	// exists in the same directory (and the file has settled). Entries
+	// whose name ends with it are markers: never covered, never events.
+	RequireMarker string `mapstructure:"require_marker"`
+	// RemoveMarker removes the marker remotely once the chain succeeded.
+	RemoveMarker bool `mapstructure:"remove_marker"`
+	// OnDeadLetter is what happens on the server when an event gives up.
+	OnDeadLetter DeadLetterPolicy `mapstructure:"on_dead_letter"`
+}
+
+// DeadLetterPolicy is a watch's on_dead_letter block.
+type DeadLetterPolicy struct {
+	// MoveTo is an absolute remote directory: the file of an event that
+	// gives up is moved to MoveTo/rel_path (parents created). "" leaves it.
+	MoveTo string `mapstructure:"move_to"`
 }
 
 // Retry is a watch's retry policy for failing action steps.
@@ -111,6 +132,9 @@ type Action struct {
 	// InheritEnv gives the program the daemon's whole environment instead
 	// of the minimal one (PATH, LANG, TZ, HOME).
 	InheritEnv bool `mapstructure:"inherit_env"`
+	// PermanentExitCodes are exit statuses that fail the event at once
+	// (dead letter after one attempt) instead of being retried.
+	PermanentExitCodes []int `mapstructure:"permanent_exit_codes"`
 
 	// exec, webhook
 	Timeout time.Duration `mapstructure:"timeout"`

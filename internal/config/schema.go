@@ -15,6 +15,7 @@ const (
 	kindInt             // a whole number
 	kindDuration        // a Go duration string: "30s"
 	kindStringList      // [a, b]
+	kindIntList         // [1, 2]
 	kindStringMap       // {K: v}
 	kindObject          // a nested block of settings (log:, retry:)
 	kindObjectMap       // name → block (hosts:)
@@ -74,6 +75,8 @@ func schemaOf(t reflect.Type) *object {
 			f.kind = kindInt
 		case ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.String:
 			f.kind = kindStringList
+		case ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Int:
+			f.kind = kindIntList
 		case ft.Kind() == reflect.Map && ft.Elem().Kind() == reflect.String:
 			f.kind = kindStringMap
 		case ft.Kind() == reflect.Struct:

@@ -168,6 +168,40 @@ func (v *validator) watch(w *Watch, key string) {
 	for i := range w.Actions {
 		v.action(w, &w.Actions[i], index(key+".actions", i))
 	}
+	v.watchFilesOptions(w, key)
+}
+
+// watchFilesOptions checks the size bounds, the marker and the dead-letter
+// policy of a watch.
+func (v *validator) watchFilesOptions(w *Watch, key string) {
+	if w.MinSize < 0 {
+		v.fail(key+".min_size", "must not be negative (bytes; 0 means no lower bound)")
+	}
+	switch {
+	case w.MaxSize < 0:
+		v.fail(key+".max_size", "must not be negative (bytes; 0 means no upper bound)")
+	case w.MaxSize > 0 && w.MaxSize < w.MinSize:
+		v.fail(key+".max_size", "(%d) must be >= min_size (%d); both bounds are inclusive", w.MaxSize, w.MinSize)
+	}
+	switch m := w.RequireMarker; {
+	case m == "" && w.RemoveMarker:
+		v.fail(key+".remove_marker", "needs require_marker: the suffix of the marker files to remove")
+	case m == "":
+	case strings.ContainsAny(m, "/\x00"):
+		v.fail(key+".require_marker", "%q must be a plain suffix such as \".done\", without '/'", truncate(m, 40))
+	case m == "." || m == "..":
+		v.fail(key+".require_marker", "%q cannot be a marker suffix; use something like \".done\"", m)
+	}
+	switch d := w.OnDeadLetter.MoveTo; {
+	case d == "":
+	case !path.IsAbs(d):
+		v.fail(key+".on_dead_letter.move_to", "%q is not an absolute remote path; start it with /", truncate(d, 80))
+	default:
+		w.OnDeadLetter.MoveTo = path.Clean(d)
+		if w.Path != "" && w.OnDeadLetter.MoveTo == path.Clean(w.Path) {
+			v.fail(key+".on_dead_letter.move_to", "is the watched directory itself; give a directory to move failed files into")
+		}
+	}
 }
 
 func (v *validator) globs(patterns []string, key string) {

@@ -22,7 +22,7 @@ func actionKeys(typ string) ([]string, bool) {
 	case "download":
 		return []string{"dest", "flatten", "preserve_mtime", "on_delete"}, true
 	case "exec":
-		return []string{"command", "env", "inherit_env", "dir", "timeout"}, true
+		return []string{"command", "env", "inherit_env", "dir", "timeout", "permanent_exit_codes"}, true
 	case "webhook":
 		return []string{"url", "headers", "secret", "secret_file", "timeout"}, true
 	case "move":
@@ -84,6 +84,11 @@ func (v *validator) action(w *Watch, a *Action, key string) {
 		v.envVars(a.Env, key+".env")
 		if a.Timeout <= 0 {
 			v.fail(key+".timeout", "must be positive, such as 5m")
+		}
+		for i, c := range a.PermanentExitCodes {
+			if c < 1 || c > 255 {
+				v.fail(index(key+".permanent_exit_codes", i), "(%d) must be an exit status from 1 to 255 (0 is success; signals and timeouts are always retried)", c)
+			}
 		}
 	case "webhook":
 		v.webhookURL(a.URL, key+".url")

@@ -89,7 +89,7 @@ func TestValidationRules(t *testing.T) {
 		// actions
 		{"action type required", act("{dest: /d}"), "watches[0].actions[0].type", "is required"},
 		{"action type typo", act("{type: downlaod, dest: /d}"), "watches[0].actions[0].type", `did you mean "download"?`},
-		{"foreign field", act("{type: log}, {type: exec, command: [/bin/x], dest: /d}"), "watches[0].actions[1].dest", "is not a setting of an exec action (exec takes command, env, inherit_env, dir, timeout)"},
+		{"foreign field", act("{type: log}, {type: exec, command: [/bin/x], dest: /d}"), "watches[0].actions[1].dest", "is not a setting of an exec action (exec takes command, env, inherit_env, dir, timeout, permanent_exit_codes)"},
 		{"inherit_env not bool", act("{type: exec, command: [/bin/x], inherit_env: yes please}"), "watches[0].actions[0].inherit_env", "must be true or false"},
 		{"inherit_env on webhook", act("{type: webhook, url: http://h, inherit_env: true}"), "watches[0].actions[0].inherit_env", "is not a setting of a webhook action"},
 		{"foreign field on log", act("{type: log, timeout: 5s}"), "watches[0].actions[0].timeout", "is not a setting of a log action (log takes no settings"},

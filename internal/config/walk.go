@@ -300,24 +300,20 @@ func (w *walker) value(n *yaml.Node, f *field, key, envVar string) (any, bool) {
 		}
 		return out, true
 	case kindStringList:
-		if n.Kind != yaml.SequenceNode {
-			w.p.addAt(key, n.Line, "must be a list of strings, for example [a, b], got "+describe(n))
-			return nil, false
-		}
 		// A bad element is reported under its own key and kept as "", so the
 		// list still counts as set (no follow-up "is required").
-		out := make([]any, 0, len(n.Content))
-		for i, item := range n.Content {
-			ik := index(key, i)
-			item = w.resolve(item)
-			if item == nil {
-				return nil, false
-			}
-			w.p.lines[ik] = item.Line
+		return w.list(n, key, "a list of strings, for example [a, b]", func(item *yaml.Node, ik string) any {
 			s, _ := w.str(item, ik)
-			out = append(out, s)
-		}
-		return out, true
+			return s
+		})
+	case kindIntList:
+		return w.list(n, key, "a list of whole numbers, for example [2, 64]", func(item *yaml.Node, ik string) any {
+			v, ok := w.value(item, &field{key: f.key, kind: kindInt}, ik, "")
+			if !ok {
+				v = 0 // reported under its own key; the list still counts as set
+			}
+			return v
+		})
 	case kindStringMap:
 		if n.Kind != yaml.MappingNode {
 			w.p.addAt(key, n.Line, "must be a mapping of names to strings, got "+describe(n))
@@ -379,6 +375,26 @@ func (w *walker) value(n *yaml.Node, f *field, key, envVar string) (any, bool) {
 	}
 	w.p.addAt(key, n.Line, "must be "+kindName(f.kind)+", got "+describe(n))
 	return nil, false
+}
+
+// list converts a sequence of scalars element by element with conv, which
+// reports a bad element under its own key and returns a stand-in for it.
+func (w *walker) list(n *yaml.Node, key, what string, conv func(item *yaml.Node, ik string) any) (any, bool) {
+	if n.Kind != yaml.SequenceNode {
+		w.p.addAt(key, n.Line, "must be "+what+", got "+describe(n))
+		return nil, false
+	}
+	out := make([]any, 0, len(n.Content))
+	for i, item := range n.Content {
+		ik := index(key, i)
+		item = w.resolve(item)
+		if item == nil {
+			return nil, false
+		}
+		w.p.lines[ik] = item.Line
+		out = append(out, conv(item, ik))
+	}
+	return out, true
 }
 
 // str returns a scalar's text with ${VAR}s expanded.

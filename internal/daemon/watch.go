@@ -153,14 +153,33 @@ func buildWatch(w config.Watch, host config.Host, pool *sftpconn.Pool, d Deps) (
 		}
 		wt.chain = append(wt.chain, a)
 	}
-	disp = dispatch.New(storeAdapter{d.Store}, dispatch.Options{
+	if w.RemoveMarker && w.RequireMarker != "" {
+		// The chain's last step: the marker goes once everything else
+		// succeeded.
+		rm, err := actions.NewRemoveMarker(w.RequireMarker, deps)
+		if err != nil {
+			closeChain(wt.chain)
+			return nil, fmt.Errorf("watches %q: remove_marker: %w", w.Name, err)
+		}
+		wt.chain = append(wt.chain, rm)
+	}
+	opt := dispatch.Options{
 		Watch:       w.Name,
 		Actions:     wt.chain,
 		Concurrency: w.Concurrency,
 		Retry:       w.Retry,
 		Logger:      log,
 		Metrics:     d.Metrics,
-	})
+	}
+	if w.OnDeadLetter.MoveTo != "" {
+		q, err := actions.NewQuarantine(w.OnDeadLetter.MoveTo, deps)
+		if err != nil {
+			closeChain(wt.chain)
+			return nil, fmt.Errorf("watches %q: %w", w.Name, err)
+		}
+		opt.OnDeadLetter = q.Run
+	}
+	disp = dispatch.New(storeAdapter{d.Store}, opt)
 	wt.disp = disp
 	return wt, nil
 }

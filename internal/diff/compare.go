@@ -36,6 +36,14 @@ type Options struct {
 	// of a type not selected still moves the snapshot and pending records
 	// exactly as if it had been emitted, so it is never delivered later.
 	Events map[event.Type]bool
+	// RequireRelease holds creates and modifies of files back until their
+	// path is in Released as well as settled (require_marker: Released
+	// holds the files whose marker the scan saw). A held file keeps its
+	// pending record and settle clock, and is reported by the first Compare
+	// that finds it settled and released. Directories and symlinks, deletes
+	// and renames are not held.
+	RequireRelease bool
+	Released       map[string]bool
 }
 
 func (o Options) emits(t event.Type) bool { return o.Events == nil || o.Events[t] }
@@ -297,7 +305,7 @@ func (b *comparer) ready(p string, c Entry) bool {
 			since, write = b.nowNano, true
 		}
 	}
-	if b.settled(since) && b.oldEnough(c.MTime) {
+	if b.settled(since) && b.oldEnough(c.MTime) && b.released(p, c) {
 		if had {
 			b.res.PendingRemoved = append(b.res.PendingRemoved, p)
 		}
@@ -310,6 +318,12 @@ func (b *comparer) ready(p string, c Entry) bool {
 		b.res.PendingSet[p] = Pending{Entry: c, Since: since}
 	}
 	return false
+}
+
+// released reports whether the entry c at p may be reported as far as
+// RequireRelease goes.
+func (b *comparer) released(p string, c Entry) bool {
+	return !b.opt.RequireRelease || c.Type != File || b.opt.Released[p]
 }
 
 // settled reports whether content unchanged since since (<= now) has been

@@ -122,7 +122,7 @@ func (d *Dispatcher) deliver(runCtx, stepCtx context.Context, w work) result {
 		if actions.IsPermanent(err) {
 			d.count(a.Type(), resultFailed)
 			reason := fmt.Sprintf("action %s (step %d) failed permanently: %v", a.Type(), step, err)
-			return d.deadLetter(alog, Item{Event: ev, Step: step, Attempts: attempts + 1}, reason)
+			return d.deadLetter(stepCtx, alog, Item{Event: ev, Step: step, Attempts: attempts + 1}, reason)
 		}
 
 		attempts++
@@ -133,7 +133,7 @@ func (d *Dispatcher) deliver(runCtx, stepCtx context.Context, w work) result {
 		if attempts >= d.opt.Retry.MaxAttempts {
 			d.count(a.Type(), resultFailed)
 			reason := fmt.Sprintf("action %s (step %d) failed %d times, last: %v", a.Type(), step, attempts, err)
-			return d.deadLetter(alog, Item{Event: ev, Step: step, Attempts: attempts}, reason)
+			return d.deadLetter(stepCtx, alog, Item{Event: ev, Step: step, Attempts: attempts}, reason)
 		}
 
 		hint, _ := actions.RetryAfter(err)
@@ -159,8 +159,21 @@ func runStep(ctx context.Context, a actions.Action, ev *event.Event) (err error)
 	return a.Run(ctx, ev)
 }
 
-func (d *Dispatcher) deadLetter(log *zap.Logger, it Item, reason string) result {
+func (d *Dispatcher) deadLetter(ctx context.Context, log *zap.Logger, it Item, reason string) result {
 	id := it.Event.ID
+	if d.opt.OnDeadLetter != nil {
+		ev := it.Event // the hook works on a copy, as actions do
+		note, err := d.opt.OnDeadLetter(ctx, &ev)
+		switch {
+		case err != nil:
+			// Never lose the letter: it is stored all the same, saying why
+			// the file is still where it was.
+			log.Error("on_dead_letter failed; the event is dead-lettered all the same", zap.Error(err))
+			reason += "; on_dead_letter failed: " + err.Error()
+		case note != "":
+			reason += "; " + note
+		}
+	}
 	log.Error("event dead-lettered", zap.Int("attempts", it.Attempts), zap.String("reason", reason))
 	if err := d.store.DeadLetter(d.opt.Watch, id, reason, d.opt.Now()); err != nil {
 		return d.storeFailed(log, work{item: it, pending: opDeadLetter, reason: reason}, err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sftpwatchd/sftpwatchd/internal/actions"
 	"github.com/sftpwatchd/sftpwatchd/internal/config"
+	"github.com/sftpwatchd/sftpwatchd/internal/event"
 	"github.com/sftpwatchd/sftpwatchd/internal/metrics"
 )
 
@@ -47,6 +48,12 @@ type Options struct {
 	// PollInterval is how often Run re-reads the outbox as a safety net for a
 	// missed Notify (default 5s).
 	PollInterval time.Duration
+	// OnDeadLetter, when set, runs when an event gives up (after its last
+	// attempt or a permanent failure), before the dead letter is stored:
+	// on_dead_letter's move of the remote file. Its note (what it did, ""
+	// for nothing) and its error are appended to the dead letter's reason;
+	// an error never keeps the event from being dead-lettered.
+	OnDeadLetter func(ctx context.Context, ev *event.Event) (note string, err error)
 }
 
 // Summary counts what a Drain finished.

@@ -23,12 +23,18 @@ type coverage struct {
 	Types          []string `json:"types,omitempty"` // none: every type
 	MaxDepth       int      `json:"max_depth"`       // 0: unlimited; 1 when not recursive
 	FollowSymlinks bool     `json:"follow_symlinks,omitempty"`
+	// Added later: omitted when unset, so a state stored before them
+	// encodes the same and is no filter change.
+	MinSize int64  `json:"min_size,omitempty"`
+	MaxSize int64  `json:"max_size,omitempty"`
+	Marker  string `json:"require_marker,omitempty"` // its entries are markers, never covered
 }
 
 // coverageOf is the coverage of w, normalised so that settings that cover
 // the same entries encode the same.
 func coverageOf(w config.Watch) coverage {
-	c := coverage{Include: w.Include, Exclude: w.Exclude, MaxDepth: w.MaxDepth, FollowSymlinks: w.FollowSymlinks}
+	c := coverage{Include: w.Include, Exclude: w.Exclude, MaxDepth: w.MaxDepth, FollowSymlinks: w.FollowSymlinks,
+		MinSize: max(w.MinSize, 0), MaxSize: max(w.MaxSize, 0), Marker: w.RequireMarker}
 	c.Types = slices.Clone(w.Types)
 	slices.Sort(c.Types)
 	c.Types = slices.Compact(c.Types)
@@ -57,21 +63,23 @@ func decodeCoverage(s string) (coverage, error) {
 
 // coverer answers "does this coverage see the entry?" for stored entries,
 // as a walk with it would: the entry is not deeper than the depth limit, no
-// directory above it is excluded (pruned), and the filter matches it.
+// directory above it is excluded (pruned), and the filter covers it (path,
+// type and, for files, size).
 type coverer struct {
 	c coverage
 	f Filter
 }
 
 func newCoverer(name string, c coverage) (coverer, error) {
-	f, err := NewFilter(config.Watch{Name: name, Include: c.Include, Exclude: c.Exclude, Types: c.Types})
+	f, err := NewFilter(config.Watch{Name: name, Include: c.Include, Exclude: c.Exclude, Types: c.Types,
+		MinSize: c.MinSize, MaxSize: c.MaxSize, RequireMarker: c.Marker})
 	if err != nil {
 		return coverer{}, err
 	}
 	return coverer{c: c, f: f}, nil
 }
 
-func (v coverer) covers(rel string, t diff.EntryType) bool {
+func (v coverer) covers(rel string, e diff.Entry) bool {
 	if v.c.MaxDepth > 0 && strings.Count(rel, "/") >= v.c.MaxDepth {
 		return false
 	}
@@ -85,5 +93,5 @@ func (v coverer) covers(rel string, t diff.EntryType) bool {
 		}
 		i += 1 + j
 	}
-	return v.f.Match(rel, t)
+	return v.f.Covers(rel, e)
 }

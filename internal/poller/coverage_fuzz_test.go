@@ -23,6 +23,8 @@ var coverageEdits = []func(*config.Watch){
 	func(w *config.Watch) { w.MaxDepth = 2 },
 	func(w *config.Watch) { w.Types = []string{"file"} },
 	func(w *config.Watch) { w.Include = []string{"*"}; w.Types = []string{"dir", "symlink"} },
+	func(w *config.Watch) { w.MinSize = 1 },
+	func(w *config.Watch) { w.MaxSize = 0; w.MinSize = 1; w.Include = []string{"a/**"} },
 }
 
 // prune keeps of the listings what a walk with coverage v would list:
@@ -94,7 +96,7 @@ func checkFilterChange(t *testing.T, seed uint64) {
 	// The stored snapshot was produced by the old coverage.
 	stored := diff.Snapshot{}
 	for k, e := range c.snap {
-		if oldCov.covers(k, e.Type) {
+		if oldCov.covers(k, e) {
 			stored[k] = e
 		}
 	}
@@ -120,7 +122,7 @@ func checkFilterChange(t *testing.T, seed uint64) {
 		var prev diff.Snapshot
 		var sc diff.Scan
 		if reduced {
-			d := newDelta(p.snap, false)
+			d := newDelta(p.snap, false, f)
 			for _, l := range listings {
 				if l.Err == nil {
 					d.visit(l, f)
@@ -137,6 +139,14 @@ func checkFilterChange(t *testing.T, seed uint64) {
 					}
 				}
 			}
+			// A file seen outside the size bounds is not covered: not in
+			// the scan, and, stored, it leaves the state silently.
+			for k, e := range sc.Entries {
+				if !f.Sized(e.Type, e.Size) {
+					delete(sc.Entries, k)
+					delete(prev, k)
+				}
+			}
 		}
 		q := p.quiet(prev, &sc, failed, false)
 		return normalize(diff.Compare(prev, sc, p.pending, c.self, now, c.opt)), q, fc
@@ -147,18 +157,18 @@ func checkFilterChange(t *testing.T, seed uint64) {
 		t.Fatalf("seed %d: reduced inputs decide otherwise after a filter change\ngot  %+v %+v\nwant %+v %+v", seed, got, gq, want, wq)
 	}
 	for _, k := range fc.dropped {
-		if e := stored[k]; newCov.covers(k, e.Type) {
+		if e := stored[k]; newCov.covers(k, e) {
 			t.Fatalf("seed %d: dropped %q, which the new filter covers", seed, k)
 		}
 	}
 	for _, ch := range got.Changes {
-		if !newCov.covers(ch.RelPath, ch.Entry.Type) {
+		if !newCov.covers(ch.RelPath, ch.Entry) {
 			t.Fatalf("seed %d: %s %q, which the new filter does not cover", seed, ch.Type, ch.RelPath)
 		}
 		// (A path whose stored entry changed type is a real change: the
 		// old entry's delete and the new one's create are both reported.)
 		_, typeChanged := stored[ch.RelPath]
-		if ch.Type == event.Create && nw.Initial != "emit" && !typeChanged && !oldCov.covers(ch.RelPath, ch.Entry.Type) {
+		if ch.Type == event.Create && nw.Initial != "emit" && !typeChanged && !oldCov.covers(ch.RelPath, ch.Entry) {
 			t.Fatalf("seed %d: create %q, newly covered by the filter change", seed, ch.RelPath)
 		}
 	}

@@ -2,6 +2,7 @@ package poller
 
 import (
 	"context"
+	"slices"
 	"strings"
 
 	"github.com/sftpwatchd/sftpwatchd/internal/config"
@@ -62,8 +63,16 @@ type dirSeen struct {
 
 // delta is one scan compared with the snapshot as the listings arrive.
 type delta struct {
-	snap  *snapshot.Tree
-	fresh *snapshot.Tree // a baseline over an empty snapshot: every entry scanned
+	snap   *snapshot.Tree
+	fresh  *snapshot.Tree // a baseline over an empty snapshot: every entry scanned
+	filter Filter
+
+	// markers holds the rel paths of the files whose require_marker marker
+	// the scan saw (nil without require_marker).
+	markers map[string]bool
+	// outOfBounds lists the stored files the scan saw outside min_size and
+	// max_size: they leave the state silently (finish).
+	outOfBounds []string
 
 	cur  diff.Snapshot // scanned entries kept (see above)
 	prev diff.Snapshot // their stored entries, and stored entries missing
@@ -85,12 +94,16 @@ type touchedDir struct {
 
 // newDelta compares a scan with snap; with fresh set (allowed only when
 // snap is empty) it collects the scan into a new Tree instead.
-func newDelta(snap *snapshot.Tree, fresh bool) *delta {
+func newDelta(snap *snapshot.Tree, fresh bool, f Filter) *delta {
 	d := &delta{
-		snap: snap,
-		cur:  diff.Snapshot{},
-		prev: diff.Snapshot{},
-		dirs: map[string]int32{},
+		snap:   snap,
+		filter: f,
+		cur:    diff.Snapshot{},
+		prev:   diff.Snapshot{},
+		dirs:   map[string]int32{},
+	}
+	if f.RequiresMarker() {
+		d.markers = map[string]bool{}
 	}
 	if fresh && snap.Len() == 0 {
 		d.fresh = snapshot.New()
@@ -128,7 +141,13 @@ func (d *delta) visit(l sftpconn.DirListing, f Filter) {
 	d.listing++
 	d.kept = d.kept[:0]
 	for i := range l.Entries {
-		if e := &l.Entries[i]; f.Match(e.RelPath, e.Type) {
+		e := &l.Entries[i]
+		if d.markers != nil {
+			if marked, ok := f.MarkerOf(e.RelPath, e.Type); ok {
+				d.markers[strings.Clone(marked)] = true
+			}
+		}
+		if f.Match(e.RelPath, e.Type) && (d.fresh == nil || f.Sized(e.Type, e.Size)) {
 			d.kept = append(d.kept, i)
 		}
 	}
@@ -299,7 +318,30 @@ func (d *delta) finish(failed []string, pending map[string]diff.Pending, self ma
 			d.keepPresent(p)
 		}
 	}
+	d.dropOutOfBounds()
 	return d.prev, diff.Scan{Entries: d.cur, Failed: failed}
+}
+
+// dropOutOfBounds takes the files outside min_size and max_size out of the
+// scan: they are not covered. Stored entries are always within the bounds
+// they were stored under (a change of the bounds is a filter change, see
+// changeFilter), so one outside them now has changed and is in cur: it
+// leaves prev too, so that its disappearance from the scan is no delete, and
+// is listed in outOfBounds for the commit to drop it silently. A pending
+// record of such a file is dropped by Compare, as for a file gone before it
+// settled. A file that grows back into range is new: a create.
+func (d *delta) dropOutOfBounds() {
+	for p, e := range d.cur {
+		if d.filter.Sized(e.Type, e.Size) {
+			continue
+		}
+		delete(d.cur, p)
+		if _, stored := d.prev[p]; stored {
+			delete(d.prev, p)
+			d.outOfBounds = append(d.outOfBounds, p)
+		}
+	}
+	slices.Sort(d.outOfBounds)
 }
 
 // keepPresent keeps stored key p in prev and cur when the scan saw it
@@ -353,7 +395,11 @@ func (fs failedDirs) covers(p string) bool {
 // listings arrive (fresh: see newDelta). snap must not change until it
 // returns.
 func scanDelta(ctx context.Context, l Lister, w config.Watch, snap *snapshot.Tree, fresh bool) (*delta, walkOutcome, error) {
-	d := newDelta(snap, fresh)
+	f, err := NewFilter(w)
+	if err != nil {
+		return nil, walkOutcome{}, err
+	}
+	d := newDelta(snap, fresh, f)
 	wo, err := walkTree(ctx, l, w, d.visit, func(int) {})
 	if err != nil {
 		return nil, walkOutcome{}, err

@@ -187,7 +187,7 @@ func checkDelta(t *testing.T, seed uint64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := newDelta(snapshot.FromMap(c.snap), false)
+	d := newDelta(snapshot.FromMap(c.snap), false, Filter{})
 	for _, l := range c.listings {
 		if l.Err == nil {
 			d.visit(l, f)

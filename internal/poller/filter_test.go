@@ -175,3 +175,39 @@ func TestFilterInvalid(t *testing.T) {
 		})
 	}
 }
+
+func TestFilterMarkersAndSizes(t *testing.T) {
+	f, err := poller.NewFilter(config.Watch{Name: "w", Include: []string{"**/*.csv"}, RequireMarker: ".ok", MinSize: 2, MaxSize: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		rel    string
+		t      diff.EntryType
+		marked string // "" when rel is no marker
+	}{
+		{"a.csv.ok", diff.File, "a.csv"},
+		{"d/b.csv.ok", diff.Symlink, "d/b.csv"},
+		{"x.ok", diff.File, "x"},
+		{".ok", diff.File, ""},
+		{"d/.ok", diff.File, ""},
+		{"dir.ok", diff.Dir, ""},
+		{"a.csv", diff.File, ""},
+	} {
+		got, ok := f.MarkerOf(tc.rel, tc.t)
+		if got != tc.marked || ok != (tc.marked != "") {
+			t.Errorf("MarkerOf(%q, %v) = %q, %v; want %q", tc.rel, tc.t, got, ok, tc.marked)
+		}
+	}
+	if f.Match("a.csv.ok", diff.File) {
+		t.Error("a marker matched")
+	}
+	for size, want := range map[int64]bool{1: false, 2: true, 4: true, 5: false} {
+		if got := f.Covers("a.csv", diff.Entry{Type: diff.File, Size: size}); got != want {
+			t.Errorf("Covers(file of %d bytes) = %v, want %v", size, got, want)
+		}
+	}
+	if !f.Covers("d.csv", diff.Entry{Type: diff.Dir, Size: 4096}) {
+		t.Error("a directory was bounded by the size filter")
+	}
+}

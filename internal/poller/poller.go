@@ -254,12 +254,21 @@ func (p *Poller) scanAt(ctx context.Context, dryRun bool, start time.Time) (Outc
 		slices.Sort(res.Removed)
 	} else {
 		reup, self := p.reuploads(prev, sc, start)
-		res = diff.Compare(prev, sc, p.pending, self, now, compareOptions(w))
+		opt := compareOptions(w)
+		opt.RequireRelease, opt.Released = d.markers != nil, d.markers
+		res = diff.Compare(prev, sc, p.pending, self, now, opt)
 		reuploaded(&res, reup)
 		if len(q.silent) > 0 && res.Set == nil {
 			res.Set = make(diff.Snapshot, len(q.silent))
 		}
 		maps.Copy(res.Set, q.silent)
+	}
+	if len(d.outOfBounds) > 0 {
+		// Files that left min_size..max_size leave the state silently.
+		res.Removed = append(res.Removed, d.outOfBounds...)
+		slices.Sort(res.Removed)
+		res.Removed = slices.Compact(res.Removed) // a re-upload may be listed already
+		p.log.Debug("files outside min_size..max_size left the watch's coverage silently", zap.Int("files", len(d.outOfBounds)))
 	}
 	events := make([]event.Event, 0, len(res.Changes))
 	for _, c := range res.Changes {

@@ -52,12 +52,12 @@ func (p *Poller) changeFilter(stored string) (*filterChange, error) {
 	}
 	fc := &filterChange{old: old, followChanged: oldCov.FollowSymlinks != w.FollowSymlinks}
 	for k, e := range p.snap.All() {
-		if !cur.covers(k, e.Type) {
+		if !cur.covers(k, e) {
 			fc.dropped = append(fc.dropped, k)
 		}
 	}
 	for k, pe := range p.pending {
-		if !cur.covers(k, pe.Entry.Type) {
+		if !cur.covers(k, pe.Entry) {
 			fc.droppedPending = append(fc.droppedPending, k)
 		}
 	}
@@ -123,7 +123,7 @@ func (p *Poller) quiet(prev diff.Snapshot, sc *diff.Scan, failed []string, basel
 			}
 			continue
 		}
-		newly := fc != nil && (fc.followChanged || !fc.old.covers(k, e.Type))
+		newly := fc != nil && (fc.followChanged || !fc.old.covers(k, e))
 		if newly {
 			q.added++
 		}

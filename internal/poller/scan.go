@@ -106,8 +106,8 @@ func scan(ctx context.Context, l Lister, w config.Watch, progress ProgressFunc, 
 	entries := make(diff.Snapshot, sizeHint)
 	wo, err := walkTree(ctx, l, w, func(d sftpconn.DirListing, f Filter) {
 		for _, e := range d.Entries {
-			if f.Match(e.RelPath, e.Type) {
-				entries[e.RelPath] = entryOf(&e)
+			if ent := entryOf(&e); f.Covers(e.RelPath, ent) {
+				entries[e.RelPath] = ent
 			}
 		}
 	}, func(dirs int) {
