@@ -9,12 +9,15 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/sftpwatchd/sftpwatchd/internal/daemon"
 	"github.com/sftpwatchd/sftpwatchd/internal/event"
+	"github.com/sftpwatchd/sftpwatchd/internal/poller"
 	"github.com/sftpwatchd/sftpwatchd/internal/state"
 )
 
@@ -61,7 +64,9 @@ func runOnce(ctx context.Context, o onceOptions, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	log, err := newLogger(cfg.Log, stderr)
+	prog := newProgress(stderr)
+	defer prog.done()
+	log, err := newLogger(cfg.Log, prog)
 	if err != nil {
 		return err
 	}
@@ -82,8 +87,6 @@ func runOnce(ctx context.Context, o onceOptions, stdout, stderr io.Writer) error
 	}
 	defer store.Close()
 
-	prog := newProgress(stderr)
-	defer prog.done()
 	enc := json.NewEncoder(stdout)
 	emit := func(e event.Event) {
 		prog.done()
@@ -93,8 +96,15 @@ func runOnce(ctx context.Context, o onceOptions, stdout, stderr io.Writer) error
 		}
 		fmt.Fprintln(stdout, formatEvent(e))
 	}
-	res, err := daemon.Once(ctx, cfg, watches, o.dryRun, daemon.Deps{Store: store, Logger: log, Version: version}, emit,
-		func(s string) { prog.printf("%s", s) })
+	deps := daemon.Deps{Store: store, Logger: log, Version: version,
+		ScanProgress: func(w string, dirs, entries int) {
+			prog.printf("%s: %d directories listed, %d entries seen", w, dirs, entries)
+		}}
+	res, err := daemon.Once(ctx, cfg, watches, o.dryRun, deps, emit, func(s string) { prog.printf("%s", s) })
+	prog.done()
+	for _, s := range res.Watches {
+		fmt.Fprintf(stderr, "sftpwatchd: %s\n", onceSummary(s, time.Now()))
+	}
 	if err != nil {
 		return err
 	}
@@ -103,6 +113,50 @@ func runOnce(ctx context.Context, o onceOptions, stdout, stderr io.Writer) error
 			res.ScanErrors, res.DeadLettered, res.Delivered)
 	}
 	return nil
+}
+
+// onceSummary is the closing line of once for one watch: what its scan
+// found and what became of its events.
+func onceSummary(s daemon.WatchSummary, now time.Time) string {
+	var b strings.Builder
+	b.WriteString("watch " + strconv.Quote(s.Watch) + ": ")
+	switch {
+	case s.Result == poller.ResultError:
+		b.WriteString("scan failed: " + displayErr(s.Err).Error())
+		if s.Delivered+s.Failed > 0 {
+			fmt.Fprintf(&b, "; %d earlier events delivered (%d failed)", s.Delivered, s.Failed)
+		}
+		return b.String()
+	case s.Baseline:
+		fmt.Fprintf(&b, "baseline of %d entries recorded", s.Entries)
+	case s.DryRun:
+		fmt.Fprintf(&b, "%d entries seen, %d events would be emitted (dry run: nothing delivered)", s.Entries, s.Events)
+	default:
+		fmt.Fprintf(&b, "%d entries seen, %d new events; %d events delivered (%d failed", s.Entries, s.Events, s.Delivered, s.Failed)
+		if s.Superseded > 0 {
+			fmt.Fprintf(&b, ", %d superseded", s.Superseded)
+		}
+		b.WriteString(")")
+	}
+	if s.Result == poller.ResultPartial {
+		b.WriteString("; the scan was partial (directories that could not be listed kept their state)")
+	}
+	if s.Settling > 0 {
+		wait := max(s.SettleDue.Sub(now), 0).Round(time.Second)
+		fmt.Fprintf(&b, "; %d entries still settling, due after %s (run once again then)", s.Settling, wait)
+	}
+	return b.String()
+}
+
+// displayErr is the error to show a user: when a host failure explained
+// in the config's terms is in the chain, that sentence alone (it names the
+// key, the host and the fix), else err.
+func displayErr(err error) error {
+	var he *daemon.HostError
+	if errors.As(err, &he) {
+		return he
+	}
+	return err
 }
 
 // formatEvent renders an event as one readable line.
