@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 	"testing"
 
 	"github.com/sftpwatchd/sftpwatchd/internal/testutil/sshdtest"
@@ -155,5 +156,140 @@ func TestCheckConnectLocalSide(t *testing.T) {
 		if r.code != 1 || !strings.Contains(r.stderr, "watches[in].actions[0].dest: "+ro+" is not writable") {
 			t.Errorf("read-only dest: exit %d stderr %s", r.code, r.stderr)
 		}
+	}
+}
+
+// hostConfig writes a config whose host local has the given settings
+// (YAML flow-mapping entries) and one watch "in" on the env's remote dir.
+func (e *env) writeHostConfig(host string) {
+	e.t.Helper()
+	writeFile(e.t, e.config, fmt.Sprintf(`state_dir: %q
+log: {level: info, format: json}
+http: {listen: ""}
+hosts:
+  local: {user: %q, connect_timeout: 5s, %s}
+watches:
+  - {name: in, host: local, path: %q}
+`, e.stateDir, e.srv.User, host, e.remote))
+}
+
+func TestRuntimeErrorsNameTheKey(t *testing.T) {
+	e := newEnv(t)
+	refused := closedPort(t)
+	otherKey, err := sshdtest.GenerateKey(sshdtest.KeyEd25519)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherPub, err := sshdtest.PublicKey(otherKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := filepath.Join(e.dir, "changed_known_hosts")
+	writeFile(t, changed, sshdtest.KnownHostsLine(e.srv.Addr, otherPub))
+	missingKey := filepath.Join(e.dir, "no_such_key")
+	_, port, _ := net.SplitHostPort(e.srv.Addr)
+
+	for _, tc := range []struct {
+		name, host string
+		want       []string
+	}{
+		{"missing private key", fmt.Sprintf("address: %q, private_key_file: %q, known_hosts_file: %q", e.srv.Addr, missingKey, e.srv.KnownHostsFile),
+			[]string{"hosts.local.private_key_file: open " + missingKey + ": no such file or directory; fix the path"}},
+		{"connection refused", fmt.Sprintf("address: %q, private_key_file: %q, known_hosts_file: %q", refused, e.srv.ClientKeyFile, e.srv.KnownHostsFile),
+			[]string{"hosts.local (" + refused + "): dial tcp " + refused + ": connect: connection refused; check hosts.local.address"}},
+		{"name does not resolve", fmt.Sprintf("address: \"sftp.example.invalid:22\", private_key_file: %q, known_hosts_file: %q", e.srv.ClientKeyFile, e.srv.KnownHostsFile),
+			[]string{"hosts.local (sftp.example.invalid:22): dial tcp: lookup sftp.example.invalid", "check hosts.local.address: the name does not resolve"}},
+		{"changed host key", fmt.Sprintf("address: %q, private_key_file: %q, known_hosts_file: %q", e.srv.Addr, e.srv.ClientKeyFile, changed),
+			[]string{"hosts.local (" + e.srv.Addr + "): host key for " + e.srv.Addr + " changed",
+				"ssh-keygen -R '[127.0.0.1]:" + port + "' -f " + changed}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e.writeHostConfig(tc.host)
+			for _, args := range [][]string{{"once"}, {"ls", "--watch", "in"}, {"check", "--connect"}} {
+				r := sftpwatchd(t, nil, append(args, "-c", e.config)...)
+				want := 1
+				if args[0] == "check" && tc.name == "missing private key" {
+					want = 2 // check finds it in the config, before dialling
+				}
+				if r.code != want {
+					t.Errorf("%v: exit %d, want %d; stderr %s", args, r.code, want, r.stderr)
+				}
+				for _, want := range tc.want {
+					if !strings.Contains(r.stderr, want) {
+						t.Errorf("%v: stderr lacks %q:\n%s", args, want, r.stderr)
+					}
+				}
+			}
+		})
+	}
+}
+
+// summaryLine returns the closing line of once for watch w.
+func summaryLine(t *testing.T, stderr, w string) string {
+	t.Helper()
+	prefix := "sftpwatchd: watch \"" + w + "\": "
+	for _, l := range strings.Split(stderr, "\n") {
+		if s, ok := strings.CutPrefix(l, prefix); ok {
+			return s
+		}
+	}
+	t.Fatalf("no summary line for watch %q in stderr:\n%s", w, stderr)
+	return ""
+}
+
+func TestOnceSummary(t *testing.T) {
+	e := newEnv(t)
+	old := time.Now().Add(-time.Hour)
+	e.put("a.csv", "1", old)
+	e.put("sub/b.csv", "22", old)
+	e.writeConfig(fmt.Sprintf(`  - {name: in, host: local, path: %q, settle: 0s, actions: [{type: log}]}
+  - name: slow
+    host: local
+    path: %q
+    settle: 1h
+  - name: failing
+    host: local
+    path: %q
+    initial: emit
+    settle: 0s
+    include: ["a.csv"]
+    retry: {max_attempts: 1}
+    actions: [{type: exec, command: ["false"]}]
+`, e.remote, e.remote, e.remote))
+	r := sftpwatchd(t, nil, "once", "-c", e.config)
+	if r.code != 1 {
+		t.Fatalf("once: exit %d, want 1 (a dead letter); stderr %s", r.code, r.stderr)
+	}
+	for w, want := range map[string]string{
+		"in":      "baseline of 3 entries recorded",
+		"slow":    "baseline of 3 entries recorded",
+		"failing": "1 entries seen, 1 new events; 0 events delivered (1 failed)",
+	} {
+		if got := summaryLine(t, r.stderr, w); got != want {
+			t.Errorf("summary of %s: %q, want %q", w, got, want)
+		}
+	}
+
+	e.put("c.csv", "333", old)
+	r = sftpwatchd(t, nil, "once", "--watch", "in", "--watch", "slow", "-c", e.config)
+	if r.code != 0 {
+		t.Fatalf("second once: exit %d stderr %s", r.code, r.stderr)
+	}
+	if got, want := summaryLine(t, r.stderr, "in"), "4 entries seen, 1 new events; 1 events delivered (0 failed)"; got != want {
+		t.Errorf("summary of in: %q, want %q", got, want)
+	}
+	got := summaryLine(t, r.stderr, "slow")
+	if !strings.HasPrefix(got, "4 entries seen, 0 new events; 0 events delivered (0 failed); 1 entries still settling, due after 59m") &&
+		!strings.HasPrefix(got, "4 entries seen, 0 new events; 0 events delivered (0 failed); 1 entries still settling, due after 1h0m0s") {
+		t.Errorf("summary of slow: %q", got)
+	}
+
+	r = sftpwatchd(t, nil, "once", "--dry-run", "--watch", "slow", "-c", e.config)
+	if got := summaryLine(t, r.stderr, "slow"); r.code != 0 || !strings.HasPrefix(got, "4 entries seen, 0 events would be emitted (dry run: nothing delivered); 1 entries still settling") {
+		t.Errorf("dry run: exit %d summary %q", r.code, got)
+	}
+	// Not a terminal: no progress.
+	if strings.Contains(r.stderr, "\r") || strings.Contains(r.stderr, "\033[") {
+		t.Errorf("progress written to a non-terminal stderr: %q", r.stderr)
 	}
 }

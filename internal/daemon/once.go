@@ -80,8 +80,7 @@ func Once(ctx context.Context, cfg *config.Config, watches []config.Watch, dryRu
 			Events: len(out.Events), Settling: out.Settling, SettleDue: out.SettleDue, DryRun: dryRun}
 		switch out.Result {
 		case poller.ResultError:
-			res.ScanErrors++
-			d.Logger.Error("scan failed", zap.String("watch", w.Name), zap.Error(out.Err))
+			res.ScanErrors++ // logged by the poller, and told in the watch's summary
 		case poller.ResultPartial:
 			res.Partial++
 		}
