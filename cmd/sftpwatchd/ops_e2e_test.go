@@ -7,8 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/sftpwatchd/sftpwatchd/internal/testutil/sshdtest"
 )
