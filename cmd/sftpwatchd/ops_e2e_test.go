@@ -293,3 +293,43 @@ func TestOnceSummary(t *testing.T) {
 		t.Errorf("progress written to a non-terminal stderr: %q", r.stderr)
 	}
 }
+
+func TestReloadsTotalAndIntervalMetrics(t *testing.T) {
+	e := newEnv(t)
+	addr := freeAddr(t)
+	watch := func(interval string) string {
+		return fmt.Sprintf("  - {name: in, host: local, path: %q, interval: %s}\n", e.remote, interval)
+	}
+	withHTTP := func() {
+		cfg, err := os.ReadFile(e.config)
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, e.config, strings.Replace(string(cfg), `http: {listen: ""}`, fmt.Sprintf("http: {listen: %q}", addr), 1))
+	}
+	e.writeConfig(watch("1h"))
+	withHTTP()
+	d := startDaemon(t, nil, "run", "-c", e.config)
+	d.waitScan(t)
+	okS, errS := `sftpwatchd_reloads_total{result="ok"}`, `sftpwatchd_reloads_total{result="error"}`
+	ivS := `sftpwatchd_watch_interval_seconds{watch="in"}`
+	if ok, bad, iv := metric(t, addr, okS), metric(t, addr, errS), metric(t, addr, ivS); ok != "0" || bad != "0" || iv != "3600" {
+		t.Fatalf("before any reload: ok %q error %q interval %q", ok, bad, iv)
+	}
+
+	e.writeConfig(watch("30m"))
+	withHTTP()
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	eventually(t, 20*time.Second, "reloads_total{ok} to reach 1", func() bool { return metric(t, addr, okS) == "1" })
+	eventually(t, 20*time.Second, "the new interval", func() bool { return metric(t, addr, ivS) == "1800" })
+
+	writeFile(t, e.config, "watches: [{name: broken, bogus_key: 1}]\n")
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	eventually(t, 20*time.Second, "reloads_total{error} to reach 1", func() bool { return metric(t, addr, errS) == "1" })
+	if ok := metric(t, addr, okS); ok != "1" {
+		t.Errorf("a failed reload moved reloads_total{ok} to %q", ok)
+	}
+	if code := d.stop(t, syscall.SIGTERM); code != 0 {
+		t.Fatalf("SIGTERM: exit %d\n%s", code, d.logs())
+	}
+}
