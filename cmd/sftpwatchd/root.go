@@ -26,6 +26,7 @@ Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.`,
 		newLsCommand(),
 		newCheckCommand(),
 		newDemoCommand(),
+		newConfigCommand(),
 		newVersionCommand(),
 	)
 	return root
