@@ -46,6 +46,7 @@ configuration error.`,
 	cmd.Flags().StringVar(&o.watch, "watch", "", "name of the watch to list (required)")
 	cmd.Flags().BoolVar(&o.json, "json", false, "print JSON lines")
 	_ = cmd.MarkFlagRequired("watch")
+	registerWatchCompletion(cmd, &o.config)
 	return cmd
 }
 

@@ -52,6 +52,7 @@ in use by another process.`,
 	cmd.Flags().StringArrayVar(&o.watches, "watch", nil, "watch to scan (repeatable; default: all)")
 	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "print the events a scan would emit; change nothing")
 	cmd.Flags().BoolVar(&o.json, "json", false, "print events as JSON lines")
+	registerWatchCompletion(cmd, &o.config)
 	return cmd
 }
 

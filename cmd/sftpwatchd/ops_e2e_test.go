@@ -333,3 +333,69 @@ func TestReloadsTotalAndIntervalMetrics(t *testing.T) {
 		t.Fatalf("SIGTERM: exit %d\n%s", code, d.logs())
 	}
 }
+
+func TestVersionFlagAndWatchCompletion(t *testing.T) {
+	r := sftpwatchd(t, nil, "--version")
+	v := sftpwatchd(t, nil, "version")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "sftpwatchd ") || r.stdout != v.stdout {
+		t.Fatalf("--version: exit %d %q, version prints %q", r.code, r.stdout, v.stdout)
+	}
+
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "c.yaml")
+	// ${UNSET_SECRET} is not exported: completion still works.
+	writeFile(t, cfg, `hosts: {h: {address: a, user: u, password: "${UNSET_SECRET_SFTPWATCHD}"}}
+watches:
+  - {name: incoming, host: h, path: /a}
+  - {name: invoices, host: h, path: /b}
+  - {name: reports, host: h, path: /c}
+`)
+	for _, cmd := range []string{"once", "ls"} {
+		r := sftpwatchd(t, nil, "__complete", cmd, "-c", cfg, "--watch", "in")
+		lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+		if r.code != 0 || strings.Join(lines, ",") != "incoming,invoices,:4" {
+			t.Errorf("complete %s --watch in: exit %d stdout %q stderr %q", cmd, r.code, r.stdout, r.stderr)
+		}
+	}
+	// The config from $SFTPWATCHD_CONFIG, as the commands find it.
+	r = sftpwatchd(t, []string{"SFTPWATCHD_CONFIG=" + cfg}, "__complete", "once", "--watch", "")
+	if !strings.Contains(r.stdout, "reports\n") {
+		t.Errorf("complete with $SFTPWATCHD_CONFIG: %q", r.stdout)
+	}
+}
+
+func TestDemoRemovesItsTempDir(t *testing.T) {
+	tmp := t.TempDir()
+	d := startDaemon(t, []string{"TMPDIR=" + tmp}, "demo")
+	var dir string
+	eventually(t, 20*time.Second, "the demo banner", func() bool {
+		for _, l := range strings.Split(d.logs(), "\n") {
+			if s, ok := strings.CutPrefix(l, "Drop files into "); ok {
+				dir, _, _ = strings.Cut(s, " — ")
+			}
+		}
+		return dir != "" && strings.Contains(d.logs(), "sftpwatchd running")
+	})
+	if !strings.HasPrefix(dir, tmp) {
+		t.Fatalf("the demo serves %q, not a new dir under $TMPDIR %s", dir, tmp)
+	}
+	writeFile(t, filepath.Join(dir, "dropped.txt"), "x")
+	if code := d.stop(t, syscall.SIGINT); code != 0 {
+		t.Fatalf("Ctrl-C: exit %d\n%s", code, d.logs())
+	}
+	if left, _ := os.ReadDir(tmp); len(left) != 0 {
+		t.Errorf("the demo left %v in $TMPDIR", left)
+	}
+
+	// A --dir the user gave is kept, with its files.
+	keep := filepath.Join(tmp, "mine")
+	d = startDaemon(t, nil, "demo", "--dir", keep)
+	eventually(t, 20*time.Second, "the demo banner", func() bool { return strings.Contains(d.logs(), "sftpwatchd running") })
+	writeFile(t, filepath.Join(keep, "kept.txt"), "x")
+	if code := d.stop(t, syscall.SIGINT); code != 0 {
+		t.Fatalf("Ctrl-C: exit %d\n%s", code, d.logs())
+	}
+	if _, err := os.Stat(filepath.Join(keep, "kept.txt")); err != nil {
+		t.Errorf("the demo removed the --dir it was given: %v", err)
+	}
+}
