@@ -91,13 +91,10 @@ func ExplainDial(h config.Host, err error) error {
 }
 
 // knownHostsName is how known_hosts (and ssh-keygen -R) name addr:
-// "host" for port 22, "[host]:port" otherwise.
+// "host" for port 22, "[host]:port" otherwise (quoted for a shell).
 func knownHostsName(addr string) string {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil || port == config.DefaultSSHPort {
-		if err != nil {
-			return addr
-		}
+	host, port, ok := nonDefaultPort(addr)
+	if !ok {
 		return host
 	}
 	return "'[" + host + "]:" + port + "'"
@@ -105,14 +102,21 @@ func knownHostsName(addr string) string {
 
 // keyscanTarget is the ssh-keyscan arguments for addr.
 func keyscanTarget(addr string) string {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil || port == config.DefaultSSHPort {
-		if err != nil {
-			return addr
-		}
+	host, port, ok := nonDefaultPort(addr)
+	if !ok {
 		return host
 	}
 	return "-p " + port + " " + host
+}
+
+// nonDefaultPort splits addr; ok is false when it has no port or port 22
+// (then host is the whole name to use).
+func nonDefaultPort(addr string) (host, port string, ok bool) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr, "", false
+	}
+	return host, port, port != config.DefaultSSHPort
 }
 
 // explainingDoer is a host's pool whose dial failures are explained in the

@@ -93,7 +93,9 @@ func Once(ctx context.Context, cfg *config.Config, watches []config.Watch, dryRu
 			res.Watches = append(res.Watches, sum)
 			continue
 		}
-		progress(fmt.Sprintf("%s: delivering events", w.Name))
+		if n, _, err := d.Store.Counts(w.Name); err == nil && n > 0 {
+			progress(fmt.Sprintf("%s: delivering %d events", w.Name, n))
+		}
 		ds, err := wt.disp.Drain(ctx)
 		_ = closeChain(wt.chain)
 		res.Delivered += ds.Delivered
