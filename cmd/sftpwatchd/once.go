@@ -125,15 +125,16 @@ func onceSummary(s daemon.WatchSummary, now time.Time) string {
 	case s.Result == poller.ResultError:
 		b.WriteString("scan failed: " + displayErr(s.Err).Error())
 		if s.Delivered+s.Failed > 0 {
-			fmt.Fprintf(&b, "; %d earlier events delivered (%d failed)", s.Delivered, s.Failed)
+			fmt.Fprintf(&b, "; %s from earlier runs delivered (%d failed)", count(s.Delivered, "event"), s.Failed)
 		}
 		return b.String()
 	case s.Baseline:
-		fmt.Fprintf(&b, "baseline of %d entries recorded", s.Entries)
+		fmt.Fprintf(&b, "baseline of %s recorded", count(s.Entries, "entry"))
 	case s.DryRun:
-		fmt.Fprintf(&b, "%d entries seen, %d events would be emitted (dry run: nothing delivered)", s.Entries, s.Events)
+		fmt.Fprintf(&b, "%s seen, %s would be emitted (dry run: nothing delivered)", count(s.Entries, "entry"), count(s.Events, "event"))
 	default:
-		fmt.Fprintf(&b, "%d entries seen, %d new events; %d events delivered (%d failed", s.Entries, s.Events, s.Delivered, s.Failed)
+		fmt.Fprintf(&b, "%s seen, %s; %s delivered (%d failed", count(s.Entries, "entry"), count(s.Events, "new event"),
+			count(s.Delivered, "event"), s.Failed)
 		if s.Superseded > 0 {
 			fmt.Fprintf(&b, ", %d superseded", s.Superseded)
 		}
@@ -144,9 +145,20 @@ func onceSummary(s daemon.WatchSummary, now time.Time) string {
 	}
 	if s.Settling > 0 {
 		wait := max(s.SettleDue.Sub(now), 0).Round(time.Second)
-		fmt.Fprintf(&b, "; %d entries still settling, due after %s (run once again then)", s.Settling, wait)
+		fmt.Fprintf(&b, "; %s still settling, due after %s (run once again then)", count(s.Settling, "entry"), wait)
 	}
 	return b.String()
+}
+
+// count is "1 entry", "2 entries", "0 events".
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	if strings.HasSuffix(noun, "y") {
+		return strconv.Itoa(n) + " " + strings.TrimSuffix(noun, "y") + "ies"
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
 }
 
 // displayErr is the error to show a user: when a host failure explained

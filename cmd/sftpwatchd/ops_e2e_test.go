@@ -263,7 +263,7 @@ func TestOnceSummary(t *testing.T) {
 	for w, want := range map[string]string{
 		"in":      "baseline of 3 entries recorded",
 		"slow":    "baseline of 3 entries recorded",
-		"failing": "1 entries seen, 1 new events; 0 events delivered (1 failed)",
+		"failing": "1 entry seen, 1 new event; 0 events delivered (1 failed)",
 	} {
 		if got := summaryLine(t, r.stderr, w); got != want {
 			t.Errorf("summary of %s: %q, want %q", w, got, want)
@@ -275,17 +275,17 @@ func TestOnceSummary(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("second once: exit %d stderr %s", r.code, r.stderr)
 	}
-	if got, want := summaryLine(t, r.stderr, "in"), "4 entries seen, 1 new events; 1 events delivered (0 failed)"; got != want {
+	if got, want := summaryLine(t, r.stderr, "in"), "4 entries seen, 1 new event; 1 event delivered (0 failed)"; got != want {
 		t.Errorf("summary of in: %q, want %q", got, want)
 	}
 	got := summaryLine(t, r.stderr, "slow")
-	if !strings.HasPrefix(got, "4 entries seen, 0 new events; 0 events delivered (0 failed); 1 entries still settling, due after 59m") &&
-		!strings.HasPrefix(got, "4 entries seen, 0 new events; 0 events delivered (0 failed); 1 entries still settling, due after 1h0m0s") {
+	if !strings.HasPrefix(got, "4 entries seen, 0 new events; 0 events delivered (0 failed); 1 entry still settling, due after 59m") &&
+		!strings.HasPrefix(got, "4 entries seen, 0 new events; 0 events delivered (0 failed); 1 entry still settling, due after 1h0m0s") {
 		t.Errorf("summary of slow: %q", got)
 	}
 
 	r = sftpwatchd(t, nil, "once", "--dry-run", "--watch", "slow", "-c", e.config)
-	if got := summaryLine(t, r.stderr, "slow"); r.code != 0 || !strings.HasPrefix(got, "4 entries seen, 0 events would be emitted (dry run: nothing delivered); 1 entries still settling") {
+	if got := summaryLine(t, r.stderr, "slow"); r.code != 0 || !strings.HasPrefix(got, "4 entries seen, 0 events would be emitted (dry run: nothing delivered); 1 entry still settling") {
 		t.Errorf("dry run: exit %d summary %q", r.code, got)
 	}
 	// Not a terminal: no progress.
