@@ -64,7 +64,7 @@ func runCheck(ctx context.Context, o checkOptions, stdout, stderr io.Writer) err
 	fmt.Fprintf(stdout, "%s: ok (%d hosts, %d watches)\n", cfg.File, len(cfg.Hosts), len(cfg.Watches))
 	switch left, err := leftoverWatches(cfg); {
 	case errors.Is(err, errStateInUse):
-		fmt.Fprintf(stdout, "state dir %s: in use by a running daemon; the check for state of watches no longer configured was skipped\n", cfg.StateDir)
+		fmt.Fprintf(stdout, "state dir %s: in use by another process (a running daemon); the check for state of watches no longer configured was skipped\n", cfg.StateDir)
 	case err != nil:
 		fmt.Fprintf(stderr, "sftpwatchd: state_dir: %v\n", err)
 	case len(left) > 0:

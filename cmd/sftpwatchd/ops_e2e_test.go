@@ -79,7 +79,7 @@ func TestCheckLeftoverState(t *testing.T) {
 	d := startDaemon(t, nil, "run", "-c", e.config)
 	d.waitScan(t)
 	r = sftpwatchd(t, nil, "check", "-c", e.config)
-	if r.code != 0 || !strings.Contains(r.stdout, "in use by a running daemon") || !strings.Contains(r.stdout, "was skipped") {
+	if r.code != 0 || !strings.Contains(r.stdout, "in use by another process (a running daemon)") || !strings.Contains(r.stdout, "was skipped") {
 		t.Fatalf("check beside a daemon: exit %d stdout %q stderr %s", r.code, r.stdout, r.stderr)
 	}
 	if code := d.stop(t, syscall.SIGTERM); code != 0 {
