@@ -399,3 +399,37 @@ func TestDemoRemovesItsTempDir(t *testing.T) {
 		t.Errorf("the demo removed the --dir it was given: %v", err)
 	}
 }
+
+// TestActionDialErrorNamesTheKey: a download whose connection cannot be
+// dialled again names the host key, the address and the fix in its retry
+// log and its dead letter's reason, as a scan does.
+func TestActionDialErrorNamesTheKey(t *testing.T) {
+	e := newEnv(t)
+	e.put("a.csv", "a", time.Now().Add(-time.Hour))
+	started, release := filepath.Join(e.dir, "started"), filepath.Join(e.dir, "release")
+	e.writeConfig(fmt.Sprintf(`  - name: in
+    host: local
+    path: %q
+    interval: 1h
+    settle: 0s
+    initial: emit
+    retry: {max_attempts: 1}
+    actions:
+      - {type: exec, command: ["/bin/sh", "-c", "touch %s; while [ ! -e %s ]; do sleep 0.05; done"]}
+      - {type: download, dest: %q}
+`, e.remote, started, release, filepath.Join(e.dir, "dl")))
+	d := startDaemon(t, nil, "run", "-c", e.config)
+	eventually(t, 20*time.Second, "the exec step to start", func() bool { _, err := os.Stat(started); return err == nil })
+	e.srv.Stop() // the scan's connection goes with it; the download must dial again
+	writeFile(t, release, "")
+	want := "hosts.local (" + e.srv.Addr + "): dial tcp " + e.srv.Addr + ": connect: connection refused; check hosts.local.address"
+	eventually(t, 30*time.Second, "the dead letter", func() bool { return strings.Contains(d.logs(), `"msg":"event dead-lettered"`) })
+	for _, l := range strings.Split(d.logs(), "\n") {
+		if strings.Contains(l, `"msg":"event dead-lettered"`) && !strings.Contains(l, want) {
+			t.Errorf("the dead letter's reason does not name the key and the address (want %q):\n%s", want, l)
+		}
+	}
+	if code := d.stop(t, syscall.SIGTERM); code != 0 {
+		t.Fatalf("SIGTERM: exit %d\n%s", code, d.logs())
+	}
+}

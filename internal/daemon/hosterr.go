@@ -5,10 +5,13 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
+	"os"
 	"strings"
 
+	"github.com/sftpwatchd/sftpwatchd/internal/actions"
 	"github.com/sftpwatchd/sftpwatchd/internal/config"
 	"github.com/sftpwatchd/sftpwatchd/internal/sftpconn"
 )
@@ -134,4 +137,42 @@ func (d explainingDoer) Do(ctx context.Context, fn func(*sftpconn.Client) error)
 // config key at fault and the fix (see ExplainDial).
 func ExplainingDoer(d sftpconn.Doer, h config.Host) sftpconn.Doer {
 	return explainingDoer{Doer: d, host: h}
+}
+
+// explainingRemote is a host's pool as the actions use it, its dial
+// failures explained in the config's terms (ExplainDial), so that a step's
+// error, its retries' log lines and a dead letter's reason name the key at
+// fault.
+type explainingRemote struct {
+	r    actions.Remote
+	host config.Host
+}
+
+var _ actions.Remote = explainingRemote{}
+
+func (e explainingRemote) Stat(ctx context.Context, p string) (os.FileInfo, error) {
+	fi, err := e.r.Stat(ctx, p)
+	return fi, ExplainDial(e.host, err)
+}
+
+func (e explainingRemote) Lstat(ctx context.Context, p string) (os.FileInfo, error) {
+	fi, err := e.r.Lstat(ctx, p)
+	return fi, ExplainDial(e.host, err)
+}
+
+func (e explainingRemote) GetTo(ctx context.Context, p string, w io.Writer, progress func(int64)) (int64, error) {
+	n, err := e.r.GetTo(ctx, p, w, progress)
+	return n, ExplainDial(e.host, err)
+}
+
+func (e explainingRemote) Rename(ctx context.Context, oldpath, newpath string) error {
+	return ExplainDial(e.host, e.r.Rename(ctx, oldpath, newpath))
+}
+
+func (e explainingRemote) MakeDirs(ctx context.Context, p string, mode os.FileMode) error {
+	return ExplainDial(e.host, e.r.MakeDirs(ctx, p, mode))
+}
+
+func (e explainingRemote) Remove(ctx context.Context, p string) error {
+	return ExplainDial(e.host, e.r.Remove(ctx, p))
 }

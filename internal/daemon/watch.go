@@ -142,7 +142,7 @@ func buildWatch(w config.Watch, host config.Host, pool *sftpconn.Pool, d Deps) (
 		Watch: w.Name,
 		Host:  w.Host,
 		Root:  w.Path,
-		Remote: confirmingRemote{Remote: pool, watch: w.Name, root: path.Clean(w.Path), store: d.Store,
+		Remote: confirmingRemote{Remote: explainingRemote{r: pool, host: host}, watch: w.Name, root: path.Clean(w.Path), store: d.Store,
 			poller: wt.poller, log: wt.log},
 		Self:    selfRemovals{store: d.Store, poller: wt.poller},
 		Logger:  log,
