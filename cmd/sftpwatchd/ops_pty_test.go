@@ -117,4 +117,12 @@ func TestProgressOnTerminal(t *testing.T) {
 		t.Fatalf("check --connect on a terminal: exit %d terminal %q", code, out)
 	}
 	checkProgressOutput(t, out, "dialling host")
+
+	// Not a terminal (a pipe): not one progress byte.
+	for _, args := range [][]string{{"ls", "--watch", "in"}, {"once"}, {"check", "--connect"}} {
+		r := sftpwatchd(t, nil, append(args, "-c", e.config)...)
+		if r.code != 0 || strings.Contains(r.stderr, "\r") || strings.Contains(r.stderr, "\033[") || strings.Contains(r.stderr, "directories listed") {
+			t.Errorf("%v without a terminal: exit %d stderr %q", args, r.code, r.stderr)
+		}
+	}
 }
