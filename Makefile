@@ -67,6 +67,7 @@ install: build
 	install -D -m 0644 deploy/systemd/sftpwatchd.service $(DESTDIR)/etc/systemd/system/sftpwatchd.service
 	install -D -m 0644 deploy/systemd/sftpwatchd.sysusers $(DESTDIR)/usr/lib/sysusers.d/sftpwatchd.conf
 	test -e $(DESTDIR)/etc/sftpwatchd/config.yaml || install -D -m 0640 configs/sftpwatchd.yaml $(DESTDIR)/etc/sftpwatchd/config.yaml
+	test -e $(DESTDIR)/etc/sftpwatchd/env || install -D -m 0600 deploy/systemd/sftpwatchd.env $(DESTDIR)/etc/sftpwatchd/env
 
 clean:
 	rm -rf bin

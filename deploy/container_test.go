@@ -73,6 +73,7 @@ type container struct {
 	} `yaml:"securityContext"`
 	LivenessProbe  *probe `yaml:"livenessProbe"`
 	ReadinessProbe *probe `yaml:"readinessProbe"`
+	StartupProbe   *probe `yaml:"startupProbe"`
 	Ports          []struct {
 		Name          string `yaml:"name"`
 		ContainerPort int    `yaml:"containerPort"`
@@ -172,6 +173,10 @@ func TestKubernetesSidecar(t *testing.T) {
 	}
 	if sidecar.LivenessProbe == nil || sidecar.LivenessProbe.HTTPGet.Path != "/healthz" {
 		t.Errorf("liveness probe %+v, want GET /healthz", sidecar.LivenessProbe)
+	}
+	// Started means the first scans finished: /healthz answers before any.
+	if sidecar.StartupProbe == nil || sidecar.StartupProbe.HTTPGet.Path != "/readyz" {
+		t.Errorf("startup probe %+v, want GET /readyz", sidecar.StartupProbe)
 	}
 	if sidecar.ReadinessProbe == nil || sidecar.ReadinessProbe.HTTPGet.Path != "/readyz" {
 		t.Errorf("readiness probe %+v, want GET /readyz", sidecar.ReadinessProbe)

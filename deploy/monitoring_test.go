@@ -25,6 +25,9 @@ var specMetrics = map[string]bool{
 	"last_scan_success_timestamp_seconds": false, "last_event_timestamp_seconds": false,
 	"download_bytes_total": false, "sftp_connections": false, "sftp_dials_total": false,
 	"build_info": false,
+	// SPEC section 7's "More metrics", and the interval the alerts compare with
+	// (a SPEC addition, see the README's changelog).
+	"reloads_total": false, "watch_interval_seconds": false,
 }
 
 var metricRef = regexp.MustCompile(`\bsftpwatchd_[a-z0-9_]+`)
@@ -127,7 +130,7 @@ func TestGrafanaDashboard(t *testing.T) {
 				t.Errorf("datasource variable: type %q query %s", v.Type, v.Query)
 			}
 		case "watch":
-			if v.Definition != "label_values(sftpwatchd_scans_total, watch)" {
+			if v.Definition != `label_values(sftpwatchd_scans_total{job=~"$job",instance=~"$instance"}, watch)` {
 				t.Errorf("watch variable: %q", v.Definition)
 			}
 		}
@@ -161,9 +164,25 @@ func TestGrafanaDashboard(t *testing.T) {
 		for _, m := range checkMetricNames(t, where, expr) {
 			used[m] = true
 			// Metrics labelled by watch follow the $watch variable in panels.
-			byHost := m == "sftp_connections" || m == "sftp_dials_total" || m == "build_info"
+			byHost := m == "sftp_connections" || m == "sftp_dials_total" || m == "build_info" || m == "reloads_total"
 			if strings.HasPrefix(where, "panel") && !byHost && !strings.Contains(expr, `watch=~"$watch"`) {
 				t.Errorf("%s shows sftpwatchd_%s but ignores $watch: %q", where, m, expr)
+			}
+		}
+	}
+	// Several jobs and instances may export the same watch names: every
+	// query filters by $job and $instance, and no sum merges them.
+	sumBy := regexp.MustCompile(`sum by \(([^)]*)\)`)
+	for where, expr := range dashboardExprs(t, d) {
+		if !strings.HasPrefix(where, "panel") {
+			continue
+		}
+		if !strings.Contains(expr, `job=~"$job"`) || !strings.Contains(expr, `instance=~"$instance"`) {
+			t.Errorf("%s ignores $job or $instance: %q", where, expr)
+		}
+		for _, m := range sumBy.FindAllStringSubmatch(expr, -1) {
+			if !strings.Contains(m[1], "job") || !strings.Contains(m[1], "instance") {
+				t.Errorf("%s sums across jobs or instances: %q", where, m[0])
 			}
 		}
 	}
@@ -210,7 +229,7 @@ func TestAlertRulesUseSpecMetrics(t *testing.T) {
 			}
 		}
 	}
-	want := []string{"SftpwatchdDeadLettersGrowing", "SftpwatchdDown", "SftpwatchdEventsPendingTooLong",
+	want := []string{"SftpwatchdDeadLetters", "SftpwatchdDown", "SftpwatchdEventsPendingTooLong",
 		"SftpwatchdNoSuccessfulScan", "SftpwatchdScanErrors"}
 	slices.Sort(names)
 	if !slices.Equal(names, want) {

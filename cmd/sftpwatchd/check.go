@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"sort"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
@@ -30,10 +31,18 @@ func newCheckCommand() *cobra.Command {
 naming its key. With --connect it also dials every host used by a watch,
 verifies its host key and authentication, and checks that every watch path
 exists and is a directory; for a watch with lister: find it also runs find
-on the path (the root alone) to show that the server runs it.
+on the path (the root alone) to show that the server runs it. It also checks
+the local side of the actions: every exec program exists and is executable,
+every download dest is (or can be created as) a writable directory, and every
+webhook's host resolves and accepts a TCP connection (no request is sent).
 
-Exit codes: 0 all good; 1 a host or path failed the --connect checks;
-2 the config is invalid (every problem listed on stderr).`,
+Without --connect it also checks that the private key, known_hosts and
+secret files the config names can be read, and reports state of watches
+that are no longer configured (skipped while a daemon holds the state dir).
+
+Exit codes: 0 all good; 1 a host, path or action failed the --connect
+checks; 2 the config is invalid or names a file that cannot be read (every
+problem listed on stderr).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runCheck(cmd.Context(), o, cmd.OutOrStdout(), cmd.ErrOrStderr())
@@ -49,16 +58,39 @@ func runCheck(ctx context.Context, o checkOptions, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	if err := config.CheckFiles(cfg); err != nil {
+		return usageErr(err)
+	}
 	fmt.Fprintf(stdout, "%s: ok (%d hosts, %d watches)\n", cfg.File, len(cfg.Hosts), len(cfg.Watches))
+	switch left, err := leftoverWatches(cfg); {
+	case errors.Is(err, errStateInUse):
+		fmt.Fprintf(stdout, "state dir %s: in use by another process (a running daemon); the check for state of watches no longer configured was skipped\n", cfg.StateDir)
+	case err != nil:
+		fmt.Fprintf(stderr, "sftpwatchd: state_dir: %v\n", err)
+	case len(left) > 0:
+		fmt.Fprintf(stdout, "state dir %s holds state of watches no longer configured: %s (remove it with sftpwatchd state prune)\n",
+			cfg.StateDir, strings.Join(left, ", "))
+	}
 	if !o.connect {
 		return nil
 	}
-	log, err := newInteractiveLogger(cfg.Log, stderr)
+	prog := newProgress(stderr)
+	defer prog.done()
+	log, err := newInteractiveLogger(cfg.Log, prog)
 	if err != nil {
 		return err
 	}
-	prog := newProgress(stderr)
-	defer prog.done()
+	// report prints one outcome line, below the progress line.
+	var failed []error
+	report := func(err error, format string, args ...any) {
+		prog.done()
+		if err != nil {
+			fmt.Fprintf(stderr, "sftpwatchd: %v\n", err)
+			failed = append(failed, err)
+			return
+		}
+		fmt.Fprintf(stdout, format+"\n", args...)
+	}
 
 	// Every host a watch uses, in a stable order.
 	used := map[string][]config.Watch{}
@@ -71,30 +103,30 @@ func runCheck(ctx context.Context, o checkOptions, stdout, stderr io.Writer) err
 	}
 	sort.Strings(hosts)
 
-	var failed []error
 	for _, name := range hosts {
 		h := cfg.Hosts[name]
 		prog.printf("dialling host %q (%s)", name, h.Address)
 		c, err := sftpconn.Dial(ctx, daemon.HostConfig(h), log.With(zap.String("host", name)))
 		if err != nil {
-			prog.done()
-			fmt.Fprintf(stderr, "sftpwatchd: %v\n", err)
-			failed = append(failed, err)
+			report(daemon.ExplainDial(h, err), "")
 			continue
 		}
-		fmt.Fprintf(stdout, "host %q (%s): ok\n", name, h.Address)
+		report(nil, "host %q (%s): ok", name, h.Address)
 		for _, w := range used[name] {
 			prog.printf("checking %s:%s", name, w.Path)
 			err := checkWatchPath(ctx, c, w)
-			prog.done()
-			if err != nil {
-				fmt.Fprintf(stderr, "sftpwatchd: %v\n", err)
-				failed = append(failed, err)
-				continue
-			}
-			fmt.Fprintf(stdout, "watch %q (%s:%s): ok\n", w.Name, name, w.Path)
+			report(err, "watch %q (%s:%s): ok", w.Name, name, w.Path)
 		}
 		_ = c.Close()
+	}
+	for _, w := range cfg.Watches {
+		errs := checkLocalActions(ctx, w, func(s string) { prog.printf("%s", s) })
+		for _, err := range errs {
+			report(err, "")
+		}
+		if len(errs) == 0 && len(w.Actions) > 0 {
+			report(nil, "watch %q: actions: ok (local side)", w.Name)
+		}
 	}
 	if len(failed) > 0 {
 		return fmt.Errorf("%d of the --connect checks failed", len(failed))

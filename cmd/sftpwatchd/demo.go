@@ -40,7 +40,8 @@ SSH/SFTP client, scanner, state store and dispatcher, and prints events as
 files appear, change and vanish there. It prints ready command lines for
 OpenSSH's sftp and scp and for lftp, with a client key and a known_hosts file
 it writes beside DIR (DIR.id_ed25519, DIR.known_hosts, mode 0600; removed
-when it stops). Ctrl-C stops it.
+when it stops). Ctrl-C stops it. The temporary directory it made is removed
+when it stops, with what was dropped there; a --dir is never removed.
 
 Exit codes: 0 stopped with Ctrl-C; 1 the server or the daemon failed.`,
 		Args: cobra.NoArgs,
@@ -54,12 +55,16 @@ Exit codes: 0 stopped with Ctrl-C; 1 the server or the daemon failed.`,
 
 func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error {
 	dir := o.dir
-	if dir == "" {
+	temporary := dir == ""
+	if temporary {
 		d, err := os.MkdirTemp("", "sftpwatchd-demo-")
 		if err != nil {
 			return fmt.Errorf("create demo directory: %w", err)
 		}
 		dir = d
+		// The demo made it, so the demo removes it, with what was dropped
+		// there; a --dir the user gave is never removed.
+		defer os.RemoveAll(d)
 	} else if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("--dir %q: %w", dir, err)
 	}
@@ -136,6 +141,9 @@ watches:
 		fmt.Fprintf(stdout, "  %s\n", line)
 	}
 	fmt.Fprintf(stdout, "Drop files into %s — events appear below once a file has settled (1s). Ctrl-C stops.\n", dir)
+	if temporary {
+		fmt.Fprintf(stdout, "%s is a temporary directory: it is removed, with what is in it, when the demo stops (give --dir to keep one).\n", dir)
+	}
 	return serve(ctx, cfg, log, nil)
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"path"
@@ -45,6 +46,7 @@ configuration error.`,
 	cmd.Flags().StringVar(&o.watch, "watch", "", "name of the watch to list (required)")
 	cmd.Flags().BoolVar(&o.json, "json", false, "print JSON lines")
 	_ = cmd.MarkFlagRequired("watch")
+	registerWatchCompletion(cmd, &o.config)
 	return cmd
 }
 
@@ -67,23 +69,27 @@ func runLs(ctx context.Context, o lsOptions, stdout, stderr io.Writer) error {
 		return err
 	}
 	w := ws[0]
-	log, err := newInteractiveLogger(cfg.Log, stderr)
+	prog := newProgress(stderr)
+	log, err := newInteractiveLogger(cfg.Log, prog)
 	if err != nil {
 		return err
 	}
 	pool := sftpconn.NewPool(daemon.HostConfig(cfg.HostFor(&w)), log.With(zap.String("host", w.Host)), nil)
 	defer pool.Close()
 
-	lister, err := poller.NewLister(w.Lister, pool, cfg.HostFor(&w).MaxConcurrentRequests)
+	lister, err := poller.NewLister(w.Lister, daemon.ExplainingDoer(pool, cfg.HostFor(&w)), cfg.HostFor(&w).MaxConcurrentRequests)
 	if err != nil {
 		return err
 	}
-	prog := newProgress(stderr)
 	out, err := poller.Scan(ctx, lister, w, func(dirs, entries int) {
-		prog.printf("%s: %d directories listed, %d entries", w.Name, dirs, entries)
+		prog.printf("%s: %d directories listed, %d entries seen", w.Name, dirs, entries)
 	})
 	prog.done()
 	if err != nil {
+		var he *daemon.HostError
+		if errors.As(err, &he) {
+			return fmt.Errorf("watch %q: %w", w.Name, he)
+		}
 		return fmt.Errorf("watch %q on host %q: %w", w.Name, w.Host, err)
 	}
 	rels := make([]string, 0, len(out.Scan.Entries))

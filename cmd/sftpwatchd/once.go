@@ -9,12 +9,15 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/sftpwatchd/sftpwatchd/internal/daemon"
 	"github.com/sftpwatchd/sftpwatchd/internal/event"
+	"github.com/sftpwatchd/sftpwatchd/internal/poller"
 	"github.com/sftpwatchd/sftpwatchd/internal/state"
 )
 
@@ -49,6 +52,7 @@ in use by another process.`,
 	cmd.Flags().StringArrayVar(&o.watches, "watch", nil, "watch to scan (repeatable; default: all)")
 	cmd.Flags().BoolVar(&o.dryRun, "dry-run", false, "print the events a scan would emit; change nothing")
 	cmd.Flags().BoolVar(&o.json, "json", false, "print events as JSON lines")
+	registerWatchCompletion(cmd, &o.config)
 	return cmd
 }
 
@@ -61,7 +65,9 @@ func runOnce(ctx context.Context, o onceOptions, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	log, err := newLogger(cfg.Log, stderr)
+	prog := newProgress(stderr)
+	defer prog.done()
+	log, err := newLogger(cfg.Log, prog)
 	if err != nil {
 		return err
 	}
@@ -82,8 +88,6 @@ func runOnce(ctx context.Context, o onceOptions, stdout, stderr io.Writer) error
 	}
 	defer store.Close()
 
-	prog := newProgress(stderr)
-	defer prog.done()
 	enc := json.NewEncoder(stdout)
 	emit := func(e event.Event) {
 		prog.done()
@@ -93,8 +97,15 @@ func runOnce(ctx context.Context, o onceOptions, stdout, stderr io.Writer) error
 		}
 		fmt.Fprintln(stdout, formatEvent(e))
 	}
-	res, err := daemon.Once(ctx, cfg, watches, o.dryRun, daemon.Deps{Store: store, Logger: log, Version: version}, emit,
-		func(s string) { prog.printf("%s", s) })
+	deps := daemon.Deps{Store: store, Logger: log, Version: version,
+		ScanProgress: func(w string, dirs, entries int) {
+			prog.printf("%s: %d directories listed, %d entries seen", w, dirs, entries)
+		}}
+	res, err := daemon.Once(ctx, cfg, watches, o.dryRun, deps, emit, func(s string) { prog.printf("%s", s) })
+	prog.done()
+	for _, s := range res.Watches {
+		fmt.Fprintf(stderr, "sftpwatchd: %s\n", onceSummary(s, time.Now()))
+	}
 	if err != nil {
 		return err
 	}
@@ -103,6 +114,62 @@ func runOnce(ctx context.Context, o onceOptions, stdout, stderr io.Writer) error
 			res.ScanErrors, res.DeadLettered, res.Delivered)
 	}
 	return nil
+}
+
+// onceSummary is the closing line of once for one watch: what its scan
+// found and what became of its events.
+func onceSummary(s daemon.WatchSummary, now time.Time) string {
+	var b strings.Builder
+	b.WriteString("watch " + strconv.Quote(s.Watch) + ": ")
+	switch {
+	case s.Result == poller.ResultError:
+		b.WriteString("scan failed: " + displayErr(s.Err).Error())
+		if s.Delivered+s.Failed > 0 {
+			fmt.Fprintf(&b, "; %s from earlier runs delivered (%d failed)", count(s.Delivered, "event"), s.Failed)
+		}
+		return b.String()
+	case s.Baseline:
+		fmt.Fprintf(&b, "baseline of %s recorded", count(s.Entries, "entry"))
+	case s.DryRun:
+		fmt.Fprintf(&b, "%s seen, %s would be emitted (dry run: nothing delivered)", count(s.Entries, "entry"), count(s.Events, "event"))
+	default:
+		fmt.Fprintf(&b, "%s seen, %s; %s delivered (%d failed", count(s.Entries, "entry"), count(s.Events, "new event"),
+			count(s.Delivered, "event"), s.Failed)
+		if s.Superseded > 0 {
+			fmt.Fprintf(&b, ", %d superseded", s.Superseded)
+		}
+		b.WriteString(")")
+	}
+	if s.Result == poller.ResultPartial {
+		b.WriteString("; the scan was partial (directories that could not be listed kept their state)")
+	}
+	if s.Settling > 0 {
+		wait := max(s.SettleDue.Sub(now), 0).Round(time.Second)
+		fmt.Fprintf(&b, "; %s still settling, due after %s (run once again then)", count(s.Settling, "entry"), wait)
+	}
+	return b.String()
+}
+
+// count is "1 entry", "2 entries", "0 events".
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	if strings.HasSuffix(noun, "y") {
+		return strconv.Itoa(n) + " " + strings.TrimSuffix(noun, "y") + "ies"
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
+}
+
+// displayErr is the error to show a user: when a host failure explained
+// in the config's terms is in the chain, that sentence alone (it names the
+// key, the host and the fix), else err.
+func displayErr(err error) error {
+	var he *daemon.HostError
+	if errors.As(err, &he) {
+		return he
+	}
+	return err
 }
 
 // formatEvent renders an event as one readable line.

@@ -19,6 +19,8 @@ Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.Version = versionLine()
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr(err) })
 	root.AddCommand(
 		newRunCommand(),
@@ -26,6 +28,7 @@ Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.`,
 		newLsCommand(),
 		newCheckCommand(),
 		newDemoCommand(),
+		newConfigCommand(),
 		newVersionCommand(),
 	)
 	return root

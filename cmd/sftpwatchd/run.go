@@ -16,6 +16,7 @@ import (
 	"github.com/sftpwatchd/sftpwatchd/internal/config"
 	sdaemon "github.com/sftpwatchd/sftpwatchd/internal/daemon"
 	"github.com/sftpwatchd/sftpwatchd/internal/httpapi"
+	"github.com/sftpwatchd/sftpwatchd/internal/metrics"
 	"github.com/sftpwatchd/sftpwatchd/internal/state"
 )
 
@@ -80,6 +81,7 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger, reload func
 	defer store.Close()
 
 	reg, m := httpapi.NewRegistry(version)
+	m.InitReloads()
 	tracker := httpapi.NewTracker(time.Now)
 	srv := httpapi.New(httpapi.Options{Listen: cfg.HTTP.Listen, Registry: reg, Readiness: tracker, Logger: log})
 	if err := srv.Start(); err != nil {
@@ -150,8 +152,10 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger, reload func
 				err = d.Apply(next)
 			}
 			if err != nil {
+				m.Reloaded(metrics.ReloadError)
 				log.Error("reload failed; keeping the running config", zap.Error(err))
 			} else {
+				m.Reloaded(metrics.ReloadOK)
 				trackWatches(cfg, next)
 				cfg = next
 				log.Info("config reloaded", zap.Strings("watches", d.Watches()))

@@ -3,14 +3,12 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"unicode"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
-	"golang.org/x/term"
 
 	"github.com/sftpwatchd/sftpwatchd/internal/config"
 )
@@ -80,34 +78,6 @@ func selectWatches(cfg *config.Config, names []string) ([]config.Watch, error) {
 		out = append(out, *w)
 	}
 	return out, nil
-}
-
-// progress writes a one-line, self-overwriting status to stderr, only when
-// stderr is a terminal.
-type progress struct {
-	w       io.Writer
-	enabled bool
-	dirty   bool
-}
-
-func newProgress(w io.Writer) *progress {
-	f, ok := w.(*os.File)
-	return &progress{w: w, enabled: ok && term.IsTerminal(int(f.Fd()))}
-}
-
-func (p *progress) printf(format string, args ...any) {
-	if !p.enabled {
-		return
-	}
-	fmt.Fprintf(p.w, "\r\033[K"+format, args...)
-	p.dirty = true
-}
-
-func (p *progress) done() {
-	if p.enabled && p.dirty {
-		fmt.Fprint(p.w, "\r\033[K")
-		p.dirty = false
-	}
 }
 
 // displayPath renders a remote name for line-oriented output: as it is when

@@ -166,6 +166,7 @@ func (d *Daemon) Apply(cfg *config.Config) error {
 	sort.Strings(names)
 	for _, name := range names {
 		d.deps.Metrics.InitWatch(name)
+		d.deps.Metrics.SetWatchInterval(name, built[name].cfg.Interval)
 		for _, a := range built[name].chain {
 			d.deps.Metrics.InitAction(name, a.Type())
 		}

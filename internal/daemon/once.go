@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -20,6 +21,23 @@ type OnceResult struct {
 	Delivered    int
 	Superseded   int // events a later change overtook (not failures)
 	DeadLettered int
+	Watches      []WatchSummary // one per watch, in the order scanned
+}
+
+// WatchSummary is what `once` did for one watch.
+type WatchSummary struct {
+	Watch      string
+	Result     string // scan result: ok | partial | error
+	Err        error  // why the scan failed (Result error)
+	Baseline   bool   // the scan recorded a silent baseline
+	Entries    int    // entries the scan saw after filtering
+	Events     int    // events the scan emitted (or would, in a dry run)
+	Delivered  int    // events delivered (new ones and ones left from earlier runs)
+	Failed     int    // events that went to the dead-letter store
+	Superseded int
+	Settling   int       // entries still settling
+	SettleDue  time.Time // when the first of them is due
+	DryRun     bool
 }
 
 // Failed reports whether anything went wrong (exit 1).
@@ -58,10 +76,11 @@ func Once(ctx context.Context, cfg *config.Config, watches []config.Watch, dryRu
 			_ = closeChain(wt.chain)
 			return res, err
 		}
+		sum := WatchSummary{Watch: w.Name, Result: out.Result, Err: out.Err, Baseline: out.Baseline, Entries: out.Entries,
+			Events: len(out.Events), Settling: out.Settling, SettleDue: out.SettleDue, DryRun: dryRun}
 		switch out.Result {
 		case poller.ResultError:
-			res.ScanErrors++
-			d.Logger.Error("scan failed", zap.String("watch", w.Name), zap.Error(out.Err))
+			res.ScanErrors++ // logged by the poller, and told in the watch's summary
 		case poller.ResultPartial:
 			res.Partial++
 		}
@@ -71,14 +90,19 @@ func Once(ctx context.Context, cfg *config.Config, watches []config.Watch, dryRu
 		}
 		if dryRun {
 			_ = closeChain(wt.chain)
+			res.Watches = append(res.Watches, sum)
 			continue
 		}
-		progress(fmt.Sprintf("%s: delivering events", w.Name))
-		sum, err := wt.disp.Drain(ctx)
+		if n, _, err := d.Store.Counts(w.Name); err == nil && n > 0 {
+			progress(fmt.Sprintf("%s: delivering %d events", w.Name, n))
+		}
+		ds, err := wt.disp.Drain(ctx)
 		_ = closeChain(wt.chain)
-		res.Delivered += sum.Delivered
-		res.Superseded += sum.Superseded
-		res.DeadLettered += sum.DeadLettered
+		res.Delivered += ds.Delivered
+		res.Superseded += ds.Superseded
+		res.DeadLettered += ds.DeadLettered
+		sum.Delivered, sum.Failed, sum.Superseded = ds.Delivered, ds.DeadLettered, ds.Superseded
+		res.Watches = append(res.Watches, sum)
 		if err != nil {
 			return res, fmt.Errorf("watch %q: deliver events: %w", w.Name, err)
 		}

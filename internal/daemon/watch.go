@@ -27,6 +27,9 @@ type Deps struct {
 	Version string
 	// OnScan, when set, is told every scan result (readiness tracking).
 	OnScan func(watch, result string)
+	// ScanProgress, when set, is told during each scan how many
+	// directories were listed and entries seen so far (terminal progress).
+	ScanProgress func(watch string, dirs, entries int)
 }
 
 // watch is one configured watch, built: its poller, its chain of actions
@@ -115,9 +118,12 @@ func buildWatch(w config.Watch, host config.Host, pool *sftpconn.Pool, d Deps) (
 	log := d.Logger
 	wt := &watch{cfg: w, host: host, log: log.With(zap.String("watch", w.Name))}
 	var disp *dispatch.Dispatcher
-	lister, err := poller.NewLister(w.Lister, pool, host.MaxConcurrentRequests)
+	lister, err := poller.NewLister(w.Lister, ExplainingDoer(pool, host), host.MaxConcurrentRequests)
 	if err != nil {
 		return nil, fmt.Errorf("watches %q: %w", w.Name, err)
+	}
+	if d.ScanProgress != nil {
+		lister = &countingLister{Lister: lister, report: func(dirs, entries int) { d.ScanProgress(w.Name, dirs, entries) }}
 	}
 	wt.poller = poller.New(poller.Options{
 		Watch:   w,
@@ -136,7 +142,7 @@ func buildWatch(w config.Watch, host config.Host, pool *sftpconn.Pool, d Deps) (
 		Watch: w.Name,
 		Host:  w.Host,
 		Root:  w.Path,
-		Remote: confirmingRemote{Remote: pool, watch: w.Name, root: path.Clean(w.Path), store: d.Store,
+		Remote: confirmingRemote{Remote: explainingRemote{r: pool, host: host}, watch: w.Name, root: path.Clean(w.Path), store: d.Store,
 			poller: wt.poller, log: wt.log},
 		Self:    selfRemovals{store: d.Store, poller: wt.poller},
 		Logger:  log,

@@ -32,6 +32,8 @@ type Metrics struct {
 	SFTPDialsTotal     *prometheus.CounterVec   // host, result
 	BuildInfo          *prometheus.GaugeVec     // version, goversion
 	CommitErrorsTotal  *prometheus.CounterVec   // watch
+	ReloadsTotal       *prometheus.CounterVec   // result
+	WatchInterval      *prometheus.GaugeVec     // watch
 }
 
 // New creates the collectors and registers them with reg.
@@ -72,6 +74,11 @@ func New(reg prometheus.Registerer, version string) *Metrics {
 		CommitErrorsTotal: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "commit_errors_total",
 			Help: "Scans whose changes could not be committed to the state file (disk full, I/O error); such a scan emits nothing and counts as an error scan."}, []string{"watch"}),
 	}
+	m.ReloadsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "reloads_total",
+		Help: "Config reloads (SIGHUP) by result: ok (the new config runs) or error (it was invalid or a watch could not be built; the old one kept running)."}, []string{"result"})
+	m.WatchInterval = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "watch_interval_seconds",
+		Help: "The scan interval configured for the watch (for alerts relative to it)."}, []string{"watch"})
+	reg.MustRegister(m.ReloadsTotal, m.WatchInterval)
 	reg.MustRegister(m.ScansTotal, m.ScanDuration, m.WatchEntries, m.WatchBytes, m.EventsTotal,
 		m.EventsPending, m.ActionsTotal, m.ActionDuration, m.DeadLetters, m.LastScanSuccess,
 		m.LastEvent, m.DownloadBytesTotal, m.SFTPConnections, m.SFTPDialsTotal, m.BuildInfo,

@@ -78,6 +78,7 @@ func (m *Metrics) ForgetWatch(watch string) {
 		m.ScansTotal, m.ScanDuration, m.WatchEntries, m.WatchBytes, m.EventsTotal,
 		m.EventsPending, m.ActionsTotal, m.ActionDuration, m.DeadLetters,
 		m.LastScanSuccess, m.LastEvent, m.DownloadBytesTotal, m.CommitErrorsTotal,
+		m.WatchInterval,
 	} {
 		v.DeletePartialMatch(l)
 	}

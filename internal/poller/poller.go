@@ -194,6 +194,14 @@ type Outcome struct {
 	Events    []event.Event // committed (or, in a dry run, would-be) events
 	DirErrors []DirError
 	Err       error // set when Result is error
+
+	// What the scan left, for a closing summary (`once`): whether it was a
+	// silent baseline, the entries it saw after filtering, and the entries
+	// still settling with the earliest time one of them is due.
+	Baseline  bool
+	Entries   int
+	Settling  int
+	SettleDue time.Time
 }
 
 // ScanOnce scans the watch once. With dryRun it computes the events but
@@ -275,7 +283,14 @@ func (p *Poller) scanAt(ctx context.Context, dryRun bool, start time.Time) (Outc
 		events = append(events, p.toEvent(c, now))
 	}
 	if dryRun {
-		return Outcome{Result: so.result, Events: events, DirErrors: so.dirErrors}, nil
+		out := Outcome{Result: so.result, Events: events, DirErrors: so.dirErrors, Baseline: baseline, Entries: d.entries}
+		after := maps.Clone(p.pending)
+		for _, k := range res.PendingRemoved {
+			delete(after, k)
+		}
+		maps.Copy(after, res.PendingSet)
+		out.Settling, out.SettleDue = settling(after, w)
+		return out, nil
 	}
 	fc := p.meta.change
 	if !res.Empty() || !p.initialized || q.changed || p.meta != (metaChange{}) {
@@ -350,7 +365,33 @@ func (p *Poller) scanAt(ctx context.Context, dryRun bool, start time.Time) (Outc
 	if len(events) > 0 && p.opt.Notify != nil {
 		p.opt.Notify()
 	}
-	return Outcome{Result: so.result, Events: events, DirErrors: so.dirErrors}, nil
+	out := Outcome{Result: so.result, Events: events, DirErrors: so.dirErrors, Baseline: baseline, Entries: d.entries}
+	out.Settling, out.SettleDue = settling(p.pending, w)
+	return out, nil
+}
+
+// settling counts the pending entries and finds the earliest time one of
+// them can be reported: settle after it was first seen with its current
+// attributes, and min_age after its mtime, whichever is later.
+func settling(pending map[string]diff.Pending, w config.Watch) (int, time.Time) {
+	var due time.Time
+	for _, pe := range pending {
+		t := time.Unix(0, pe.Since).Add(w.Settle)
+		if w.MinAge > 0 {
+			t = later(t, time.Unix(pe.Entry.MTime, 0).Add(w.MinAge))
+		}
+		if due.IsZero() || t.Before(due) {
+			due = t
+		}
+	}
+	return len(pending), due
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // reuploads finds the paths the daemon moved or deleted (confirmed before
