@@ -515,26 +515,28 @@ func (p *Poller) applyLocked(res diff.Result) {
 	p.opt.Metrics.SetSnapshotSize(p.opt.Watch.Name, p.snap.Len(), p.snap.Bytes())
 }
 
-// Run scans on the watch's interval until ctx is done. The next scan starts
-// one interval after the previous one started; a scan that overruns is
-// followed by the next at once, never by a pile-up.
+// Run scans on the watch's interval until ctx is done. Scans run on the
+// watch's own slots of the clock (see schedule): spread over the interval by
+// the watch's name, the same after a restart or a reload.
 func (p *Poller) Run(ctx context.Context) {
-	interval := p.opt.Watch.Interval
+	sched := newSchedule(p.opt.Watch.Name, p.opt.Watch.Interval)
+	next := sched.first(p.opt.Now())
 	for {
+		if wait := next.Sub(p.opt.Now()); wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+		} else if ctx.Err() != nil {
+			return
+		}
 		start := p.opt.Now()
 		if _, err := p.scanAt(ctx, false, start); err != nil && ctx.Err() == nil {
 			p.logStateError(err)
 		}
-		wait := interval - p.opt.Now().Sub(start)
-		if wait < 0 {
-			wait = 0
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
+		next = sched.after(start)
 	}
 }
