@@ -17,7 +17,7 @@ func TestRunFollowUpScanWhenDue(t *testing.T) {
 	w := baseWatch()
 	w.Interval = time.Hour
 	w.Settle = 300 * time.Millisecond
-	w.Initial = "emit" // the first scan sees "new" as a create, which must settle
+	w.Initial = "emit"  // the first scan sees "new" as a create, which must settle
 	for i := 0; ; i++ { // a name whose first scan comes at once
 		w.Name = fmt.Sprintf("w%d", i)
 		if poller.FirstScanDelay(w.Name, w.Interval) < 200*time.Millisecond {
