@@ -8,7 +8,7 @@ BIN      := bin/sftpwatchd
 # "context deadline exceeded" when the deadline lands mid-input.
 FUZZTIME ?= 200000x
 
-.PHONY: all build test chaos fuzz lint bench bench-go demo install clean
+.PHONY: all build test chaos fuzz lint bench bench-go bench-scale demo install clean
 
 all: build
 
@@ -50,6 +50,15 @@ lint:
 BENCHFLAGS ?=
 bench: build
 	$(GO) run ./bench -bin $(BIN) $(BENCHFLAGS)
+
+# Many watches on one daemon: 1,000 and 10,000 watches of 100 files on one
+# sshd, interval 60 s (trees built once under SCALEWORK); CPU, RSS,
+# goroutines, connections, scan spread, detection latency. Writes
+# bench/RESULTS-scale.md (~15 min).
+SCALEFLAGS ?=
+SCALEWORK  ?= /tmp/sftpwatchd-bench-scale
+bench-scale: build
+	$(GO) run ./bench -bin $(BIN) -only scale -rtt 0 -work $(SCALEWORK) -runs 1 -out bench/RESULTS-scale.md $(SCALEFLAGS)
 
 # The Go micro-benchmarks of the packages.
 bench-go:

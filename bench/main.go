@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -30,6 +31,11 @@ type options struct {
 	hostOpts             string
 	watchOpts            string
 	tools                string
+	scaleWatches         []int
+	scalePer             int
+	scaleRounds          int
+	scaleInterval        time.Duration
+	scaleSettle          time.Duration
 }
 
 func main() {
@@ -38,7 +44,7 @@ func main() {
 	flag.StringVar(&o.bin, "bin", "bin/sftpwatchd", "sftpwatchd binary to measure")
 	flag.StringVar(&o.out, "out", "bench/RESULTS.md", "markdown file to write (\"\" = stdout only)")
 	flag.StringVar(&o.work, "work", "", "work directory (default: a new temp dir, removed at the end)")
-	flag.StringVar(&o.only, "only", "list,rescan,rss,download", "sections to run: list,rescan,rss,download")
+	flag.StringVar(&o.only, "only", "list,rescan,rss,download", "sections to run: list,rescan,rss,download,scale (scale: see make bench-scale)")
 	flag.IntVar(&o.runs, "runs", 3, "runs per case (median reported)")
 	flag.DurationVar(&o.rtt, "rtt", 20*time.Millisecond, "round-trip time the relay adds (0 ms is always measured too)")
 	flag.DurationVar(&o.slow, "slow", 3*time.Minute, "a tool whose first run takes longer is not repeated (noted)")
@@ -54,7 +60,20 @@ func main() {
 	flag.StringVar(&o.hostOpts, "host-opts", "", "extra YAML for sftpwatchd's host, e.g. \"max_connections: 1\" (experiments; RESULTS.md notes it)")
 	flag.StringVar(&o.watchOpts, "watch-opts", "", "extra YAML for sftpwatchd's watch, e.g. \"concurrency: 16\" (experiments; RESULTS.md notes it)")
 	flag.StringVar(&o.tools, "tools", "", "only these tools, by the leading words of their name: sftpwatchd,pysftp-style,rclone,ssh,OpenSSH or \"OpenSSH sftp\" (default all)")
+	scaleWatches := flag.String("scale-watches", "1000,10000", "scale section: watch counts, one daemon each")
+	flag.IntVar(&o.scalePer, "scale-per", 100, "scale section: files per watch")
+	flag.IntVar(&o.scaleRounds, "scale-rounds", 3, "scale section: intervals measured after the first scans")
+	flag.DurationVar(&o.scaleInterval, "scale-interval", time.Minute, "scale section: every watch's interval")
+	flag.DurationVar(&o.scaleSettle, "scale-settle", 5*time.Second, "scale section: every watch's settle")
 	flag.Parse()
+	for _, f := range strings.Split(*scaleWatches, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			fmt.Fprintf(os.Stderr, "bench: -scale-watches: %q is not a positive number\n", f)
+			os.Exit(2)
+		}
+		o.scaleWatches = append(o.scaleWatches, n)
+	}
 	if o.smallFiles == 0 {
 		o.smallFiles = pick(o.large, 10000, 500)
 	}
@@ -86,13 +105,17 @@ func run(o options) error {
 	if _, err := os.Stat(bin); err != nil {
 		return fmt.Errorf("%w (run make build first)", err)
 	}
+	onlyScale := strings.TrimSpace(o.only) == "scale"
 	for _, tool := range []string{"ssh", "sftp", "scp", "rclone"} {
+		if onlyScale {
+			break // the scale section runs only sshd and sftpwatchd
+		}
 		if _, err := exec.LookPath(tool); err != nil {
 			return fmt.Errorf("%s not found: apt-get install openssh-client rclone python3-paramiko openssh-server", tool)
 		}
 	}
 	python := "/usr/bin/python3" // Debian's python3-paramiko lives there, not in a pyenv
-	if err := exec.Command(python, "-c", "import paramiko").Run(); err != nil {
+	if err := exec.Command(python, "-c", "import paramiko").Run(); err != nil && !onlyScale {
 		return fmt.Errorf("%s cannot import paramiko: apt-get install python3-paramiko", python)
 	}
 	work := o.work
@@ -183,6 +206,11 @@ func run(o options) error {
 	}
 	if sections["rescan"] || sections["rss"] {
 		if err := benchDaemon(e, r, o, tgs[0], sections); err != nil {
+			return err
+		}
+	}
+	if sections["scale"] {
+		if err := benchScale(e, r, o, tgs[0]); err != nil {
 			return err
 		}
 	}
