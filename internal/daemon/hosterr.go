@@ -176,3 +176,29 @@ func (e explainingRemote) MakeDirs(ctx context.Context, p string, mode os.FileMo
 func (e explainingRemote) Remove(ctx context.Context, p string) error {
 	return ExplainDial(e.host, e.r.Remove(ctx, p))
 }
+
+// fetcher is the download's fast path (actions' fetcher: copy and Lstat in
+// fewer round trips), which sftpconn.Pool offers. The wrappers of the pool
+// must offer it too, or every download of the daemon takes the slow path.
+type fetcher interface {
+	FetchTo(ctx context.Context, p string, size int64, w io.Writer, progress func(written int64)) (int64, os.FileInfo, error)
+}
+
+// fetchVia is r's FetchTo when it has one, else a GetTo followed by an Lstat
+// sent once every read was answered, which is what FetchTo promises.
+func fetchVia(ctx context.Context, r actions.Remote, p string, size int64, w io.Writer, progress func(int64)) (int64, os.FileInfo, error) {
+	if f, ok := r.(fetcher); ok {
+		return f.FetchTo(ctx, p, size, w, progress)
+	}
+	n, err := r.GetTo(ctx, p, w, progress)
+	if err != nil {
+		return n, nil, err
+	}
+	fi, err := r.Lstat(ctx, p)
+	return n, fi, err
+}
+
+func (e explainingRemote) FetchTo(ctx context.Context, p string, size int64, w io.Writer, progress func(int64)) (int64, os.FileInfo, error) {
+	n, fi, err := fetchVia(ctx, e.r, p, size, w, progress)
+	return n, fi, ExplainDial(e.host, err)
+}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"path"
 	"strings"
 	"time"
@@ -82,6 +84,10 @@ func (r confirmingRemote) Rename(ctx context.Context, oldpath, newpath string) e
 	}
 	r.confirm(oldpath)
 	return nil
+}
+
+func (r confirmingRemote) FetchTo(ctx context.Context, p string, size int64, w io.Writer, progress func(int64)) (int64, os.FileInfo, error) {
+	return fetchVia(ctx, r.Remote, p, size, w, progress)
 }
 
 func (r confirmingRemote) Remove(ctx context.Context, p string) error {
