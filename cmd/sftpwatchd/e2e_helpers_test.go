@@ -134,11 +134,22 @@ func (e *env) put(rel, content string, mtime time.Time) {
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		e.t.Fatal(err)
 	}
-	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-		e.t.Fatal(err)
-	}
-	if err := os.Chtimes(p, mtime, mtime); err != nil {
-		e.t.Fatal(err)
+	// Written and dated outside the tree, then renamed in: a scan between
+	// the write and the Chtimes would otherwise see the file with the
+	// time of the write and report a modify when the mtime is set (with
+	// settle 0). A rename across filesystems falls back to writing in place.
+	tmp := filepath.Join(e.dir, fmt.Sprintf(".put-%d", time.Now().UnixNano()))
+	for _, q := range []string{tmp, p} {
+		if err := os.WriteFile(q, []byte(content), 0o644); err != nil {
+			e.t.Fatal(err)
+		}
+		if err := os.Chtimes(q, mtime, mtime); err != nil {
+			e.t.Fatal(err)
+		}
+		if q == p || os.Rename(tmp, p) == nil {
+			return
+		}
+		os.Remove(tmp)
 	}
 }
 

@@ -31,11 +31,14 @@ type HostError struct {
 
 func (e *HostError) Error() string {
 	var b strings.Builder
-	b.WriteString(e.Key)
-	if e.Addr != "" {
-		b.WriteString(" (" + e.Addr + ")")
+	if e.Key != "" {
+		b.WriteString(e.Key)
+		if e.Addr != "" {
+			b.WriteString(" (" + e.Addr + ")")
+		}
+		b.WriteString(": ")
 	}
-	b.WriteString(": " + e.Msg)
+	b.WriteString(e.Msg)
 	if e.Fix != "" {
 		b.WriteString("; " + e.Fix)
 	}
@@ -52,6 +55,9 @@ func ExplainDial(h config.Host, err error) error {
 	var de *sftpconn.DialError
 	if err == nil || errors.As(err, &he) || !errors.As(err, &de) {
 		return err
+	}
+	if len(de.Via) > 0 {
+		return explainJumped(h, de, err)
 	}
 	key := "hosts." + h.Name
 	out := &HostError{Key: key, Msg: de.Err.Error(), Err: err}
@@ -89,6 +95,32 @@ func ExplainDial(h config.Host, err error) error {
 		out.Fix = fmt.Sprintf("check %s.user and its password, private_key_file or agent", key)
 	default:
 		out.Addr = de.Addr
+	}
+	return out
+}
+
+// explainJumped explains a dial through jump hosts: the route and the
+// failing hop as the DialError tells them (`hosts.inner via hosts.bastion:
+// jump host hosts.bastion (addr) failed: …`), with the fix of the host whose
+// step failed, in that host's keys.
+func explainJumped(h config.Host, de *sftpconn.DialError, err error) error {
+	hop := &h
+	if de.Hop != "" {
+		for hop = h.JumpHost; hop != nil && hop.Name != de.Hop; hop = hop.JumpHost {
+		}
+	}
+	out := &HostError{Msg: de.Error(), Err: err}
+	if hop == nil {
+		return out
+	}
+	direct := ExplainDial(*hop, &sftpconn.DialError{Host: hop.Name, Addr: de.Addr, Op: de.Op, Err: de.Err})
+	var he *HostError
+	if errors.As(direct, &he) {
+		out.Key = ""
+		out.Fix = he.Fix
+		if strings.Contains(he.Key, ".") && he.Key != "hosts."+hop.Name {
+			out.Msg = he.Key + ": " + out.Msg // the file key at fault
+		}
 	}
 	return out
 }
