@@ -27,6 +27,11 @@ Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.`,
 		newCheckCommand(),
 		newDemoCommand(),
 		newVersionCommand(),
+		newStatusCommand(),
+		newPendingCommand(),
+		newDeadLettersCommand(),
+		newScanCommand(),
+		newStateCommand(),
 	)
 	return root
 }

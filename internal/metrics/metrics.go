@@ -32,6 +32,7 @@ type Metrics struct {
 	SFTPDialsTotal     *prometheus.CounterVec   // host, result
 	BuildInfo          *prometheus.GaugeVec     // version, goversion
 	CommitErrorsTotal  *prometheus.CounterVec   // watch
+	EntriesSettling    *prometheus.GaugeVec     // watch
 }
 
 // New creates the collectors and registers them with reg.
@@ -71,11 +72,13 @@ func New(reg prometheus.Registerer, version string) *Metrics {
 			Help: "Always 1; labels carry the version and the Go version."}, []string{"version", "goversion"}),
 		CommitErrorsTotal: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "commit_errors_total",
 			Help: "Scans whose changes could not be committed to the state file (disk full, I/O error); such a scan emits nothing and counts as an error scan."}, []string{"watch"}),
+		EntriesSettling: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "entries_settling",
+			Help: "Entries seen but held back until they settle (settle, min_age)."}, []string{"watch"}),
 	}
 	reg.MustRegister(m.ScansTotal, m.ScanDuration, m.WatchEntries, m.WatchBytes, m.EventsTotal,
 		m.EventsPending, m.ActionsTotal, m.ActionDuration, m.DeadLetters, m.LastScanSuccess,
 		m.LastEvent, m.DownloadBytesTotal, m.SFTPConnections, m.SFTPDialsTotal, m.BuildInfo,
-		m.CommitErrorsTotal)
+		m.CommitErrorsTotal, m.EntriesSettling)
 	m.BuildInfo.WithLabelValues(version, runtime.Version()).Set(1)
 	return m
 }

@@ -57,9 +57,16 @@ type Poller struct {
 
 	baselinePart int // snapshot entries per transaction of a large baseline
 
+	trigger chan struct{} // ScanNow: Run scans at once
+
+	statusMu sync.Mutex
+	lastScan *state.ScanSummary
+	nextScan time.Time
+
 	mu          sync.Mutex // guards the in-memory copy of the stored state
 	loaded      bool
 	initialized bool
+	emitFirst   bool // state reset --emit: the first scan emits creates
 	snap        *snapshot.Tree
 	pending     map[string]diff.Pending
 	self        map[string]bool
@@ -83,7 +90,8 @@ func New(opt Options) *Poller {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	return &Poller{opt: opt, log: opt.Logger.With(zap.String("watch", opt.Watch.Name)), baselinePart: baselinePart}
+	return &Poller{opt: opt, log: opt.Logger.With(zap.String("watch", opt.Watch.Name)), baselinePart: baselinePart,
+		trigger: make(chan struct{}, 1)}
 }
 
 // MarkSelfRemoved tells the poller that the daemon itself moved or deleted
@@ -147,6 +155,7 @@ func (p *Poller) load() error {
 		}
 	}
 	p.initialized = w.Initialized
+	p.emitFirst = w.EmitFirst
 	p.snap = l.Tree()
 	p.pending = w.Pending
 	if p.pending == nil {
@@ -216,18 +225,18 @@ func (p *Poller) scanAt(ctx context.Context, dryRun bool, start time.Time) (Outc
 	err := p.load()
 	p.mu.Unlock()
 	if err != nil {
-		p.finish(ResultError, start)
+		p.finish(ResultError, start, -1, err)
 		return Outcome{Result: ResultError, Err: err}, err
 	}
 	// p.snap only changes in ScanOnce (under scanMu), so the walk may read
 	// it without p.mu.
-	baseline := !p.initialized && w.Initial != "emit"
+	baseline := !p.initialized && w.Initial != "emit" && !p.emitFirst
 	d, so, err := scanDelta(ctx, p.opt.Lister, w, p.snap, baseline && !dryRun)
 	if err != nil {
 		if ctx.Err() != nil {
 			return Outcome{}, ctx.Err()
 		}
-		p.finish(ResultError, start)
+		p.finish(ResultError, start, -1, err)
 		p.log.Warn("scan failed", zap.Error(err))
 		return Outcome{Result: ResultError, Err: err}, nil
 	}
@@ -320,6 +329,7 @@ func (p *Poller) scanAt(ctx context.Context, dryRun bool, start time.Time) (Outc
 			delete(p.selfDone, k)
 		}
 		p.initialized = true
+		p.emitFirst = false
 		p.meta = metaChange{}
 		if q.changed {
 			clear(p.basePending)
@@ -332,7 +342,11 @@ func (p *Poller) scanAt(ctx context.Context, dryRun bool, start time.Time) (Outc
 				zap.Int("dropped", len(fc.dropped)), zap.Int("added", q.added), zap.String("initial", w.Initial))
 		}
 	}
-	p.finish(so.result, start)
+	var partial error
+	if len(so.dirErrors) > 0 {
+		partial = fmt.Errorf("%d directories could not be listed: %w", len(so.dirErrors), errorsJoin(so.dirErrors, 3))
+	}
+	p.finish(so.result, start, p.snap.Len(), partial)
 	p.log.Debug("scan finished", zap.String("result", so.result), zap.Int("entries", d.entries),
 		zap.Int("events", len(events)), zap.Duration("took", p.opt.Now().Sub(start)))
 	for _, e := range events {
@@ -395,7 +409,7 @@ func reuploaded(res *diff.Result, reup map[string]bool) {
 func (p *Poller) commitFailed(start time.Time, err error) (Outcome, error) {
 	p.commitFailing = true
 	p.opt.Metrics.CommitFailed(p.opt.Watch.Name)
-	p.finish(ResultError, start)
+	p.finish(ResultError, start, -1, err)
 	return Outcome{Result: ResultError, Err: err}, fmt.Errorf("commit scan of watch %q: %w", p.opt.Watch.Name, err)
 }
 
@@ -495,8 +509,11 @@ func (p *Poller) toEvent(c diff.Change, now time.Time) event.Event {
 	return e
 }
 
-func (p *Poller) finish(result string, start time.Time) {
+// finish reports a finished scan (metrics, OnScan) and records it for
+// Status; entries < 0 keeps the entries of the last scan.
+func (p *Poller) finish(result string, start time.Time, entries int, err error) {
 	end := p.opt.Now()
+	p.noteScan(result, start, end, entries, err)
 	p.opt.Metrics.ScanFinished(p.opt.Watch.Name, result, end.Sub(start), end)
 	if p.opt.OnScan != nil {
 		p.opt.OnScan(result, end)
@@ -516,8 +533,8 @@ func (p *Poller) applyLocked(res diff.Result) {
 }
 
 // Run scans on the watch's interval until ctx is done. The next scan starts
-// one interval after the previous one started; a scan that overruns is
-// followed by the next at once, never by a pile-up.
+// one interval after the previous one started (or at once after ScanNow); a
+// scan that overruns is followed by the next at once, never by a pile-up.
 func (p *Poller) Run(ctx context.Context) {
 	interval := p.opt.Watch.Interval
 	for {
@@ -529,11 +546,16 @@ func (p *Poller) Run(ctx context.Context) {
 		if wait < 0 {
 			wait = 0
 		}
+		p.statusMu.Lock()
+		p.nextScan = start.Add(max(interval, p.opt.Now().Sub(start)))
+		p.statusMu.Unlock()
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return
+		case <-p.trigger:
+			t.Stop()
 		case <-t.C:
 		}
 	}
