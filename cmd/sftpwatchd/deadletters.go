@@ -28,7 +28,9 @@ gave up (out of attempts, or a permanent failure).
 Exit codes: 0 done; 1 runtime failure; 2 usage or configuration error, or an
 ID that is no dead letter.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return usageErr(fmt.Errorf("deadletters: name a subcommand: list, show, retry or discard")) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return usageErr(fmt.Errorf("deadletters: name a subcommand: list, show, retry or discard"))
+		},
 	}
 	cmd.AddCommand(newDeadLettersList(), newDeadLettersShow(), newDeadLettersChange("retry"), newDeadLettersChange("discard"))
 	return cmd

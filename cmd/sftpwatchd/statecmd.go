@@ -25,7 +25,9 @@ func newStateCommand() *cobra.Command {
 
 Exit codes: 0 done; 1 runtime failure; 2 usage or configuration error.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return usageErr(fmt.Errorf("state: name a subcommand: reset, prune or backup")) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return usageErr(fmt.Errorf("state: name a subcommand: reset, prune or backup"))
+		},
 	}
 	cmd.AddCommand(newStateReset(), newStatePrune(), newStateBackup())
 	return cmd
