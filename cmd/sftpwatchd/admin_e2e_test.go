@@ -317,3 +317,81 @@ func TestAdminStoppedRetryResetPruneBackup(t *testing.T) {
 		t.Errorf("watches with state after prune: %v, want [in]", names)
 	}
 }
+
+func TestAdminStatusShowsErrorWhileServerDown(t *testing.T) {
+	e := newAdminEnv(t)
+	d := startDaemon(t, nil, "run", "-c", e.config)
+	d.waitScan(t)
+	e.srv.Stop()
+	e.run(t, 0, "scan", "--watch", "in")
+	var ws admin.WatchStatus
+	eventually(t, 30*time.Second, "status showing the failed scan", func() bool {
+		ws = e.status(t)
+		return ws.LastScan != nil && ws.LastScan.Result == "error" && ws.LastScan.Error != ""
+	})
+	out := e.run(t, 0, "status", "--json")
+	var host admin.HostStatus
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		if !strings.Contains(l, `"watch"`) {
+			_ = json.Unmarshal([]byte(l), &host)
+		}
+	}
+	if host.Host != "local" || host.LastDialError == "" || host.Connections != 0 {
+		t.Errorf("host line while the server is down: %+v", host)
+	}
+	if human := e.run(t, 0, "status"); !strings.Contains(human, "error") || !strings.Contains(human, "LAST DIAL ERROR") {
+		t.Errorf("human status:\n%s", human)
+	}
+}
+
+func TestAdminBackupWhileCommitting(t *testing.T) {
+	e := newAdminEnv(t)
+	d := startDaemon(t, nil, "run", "-c", e.config)
+	d.waitScan(t)
+	// Writer churn: files appear and scans commit them, while backups are
+	// taken.
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			e.put(fmt.Sprintf("churn/f%04d.txt", i), "x", time.Now().Add(-time.Hour))
+			if r := sftpwatchd(t, nil, "scan", "--watch", "in", "-c", e.config); r.code != 0 {
+				t.Errorf("scan during churn: %d %s", r.code, r.stderr)
+				return
+			}
+		}
+	}()
+	eventually(t, 30*time.Second, "some committed entries", func() bool {
+		ls := e.status(t).LastScan
+		return ls != nil && ls.Entries >= 10
+	})
+	committed := e.status(t).LastScan.Entries
+	restore := t.TempDir()
+	e.run(t, 0, "state", "backup", filepath.Join(restore, state.FileName))
+	close(stop)
+	wg.Wait()
+	st, err := state.Open(restore, state.Options{})
+	if err != nil {
+		t.Fatalf("the backup does not open as a state file: %v", err)
+	}
+	defer st.Close()
+	w, err := st.Load("in")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !w.Initialized || len(w.Snapshot) < committed {
+		t.Errorf("backup holds %d entries (initialized %v); at least %d were committed before it", len(w.Snapshot), w.Initialized, committed)
+	}
+	for rel := range w.Snapshot {
+		if _, err := os.Stat(filepath.Join(e.remote, rel)); err != nil {
+			t.Errorf("backup holds %s, which is not remote: %v", rel, err)
+		}
+	}
+}
