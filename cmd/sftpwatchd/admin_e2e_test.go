@@ -395,3 +395,23 @@ func TestAdminBackupWhileCommitting(t *testing.T) {
 		}
 	}
 }
+
+func TestAdminDryRunAndLsBesideDaemon(t *testing.T) {
+	e := newAdminEnv(t)
+	e.put("a.txt", "a", time.Now().Add(-time.Hour))
+	d := startDaemon(t, nil, "run", "-c", e.config)
+	d.waitScan(t)
+	e.put("new.txt", "n", time.Now().Add(-time.Hour))
+	out := e.run(t, 0, "once", "--dry-run", "--json")
+	evs := parseEvents(t, out)
+	if len(evs) != 1 || evs[0].RelPath != "new.txt" || evs[0].Type != "create" {
+		t.Errorf("once --dry-run beside the daemon: %+v; want one create of new.txt (a.txt is in the daemon's snapshot)", evs)
+	}
+	if ls := e.run(t, 0, "ls", "--watch", "in"); !strings.Contains(ls, "a.txt") || !strings.Contains(ls, "new.txt") {
+		t.Errorf("ls beside the daemon:\n%s", ls)
+	}
+	// The dry run changed nothing: the daemon's next scan still sees new.txt.
+	before := len(e.rc.received())
+	e.run(t, 0, "scan", "--watch", "in")
+	eventually(t, 10*time.Second, "new.txt delivered by the daemon", func() bool { return len(e.rc.received()) > before })
+}
