@@ -77,6 +77,19 @@ func openAdmin(ctx context.Context, f *adminFlags, stderr io.Writer) (*adminSess
 		close: func() { _ = st.Close() }}, nil
 }
 
+// adminRun is the RunE of an admin command: fn runs with the session of
+// the command's flags open.
+func adminRun(f *adminFlags, fn func(cmd *cobra.Command, s *adminSession, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		s, err := openAdmin(cmd.Context(), f, cmd.ErrOrStderr())
+		if err != nil {
+			return err
+		}
+		defer s.close()
+		return fn(cmd, s, args)
+	}
+}
+
 // adminErr gives an admin operation's error its exit code.
 func adminErr(err error) error {
 	if err == nil {

@@ -42,12 +42,7 @@ func newDeadLettersList() *cobra.Command {
 		Use:   "list [--watch NAME] [--json]",
 		Short: "List the dead letters",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := openAdmin(cmd.Context(), &f, cmd.ErrOrStderr())
-			if err != nil {
-				return err
-			}
-			defer s.close()
+		RunE: adminRun(&f, func(cmd *cobra.Command, s *adminSession, _ []string) error {
 			dead, err := s.ops.DeadLetters(cmd.Context(), f.watch)
 			if err != nil {
 				return adminErr(err)
@@ -63,7 +58,7 @@ func newDeadLettersList() *cobra.Command {
 					displayPath(d.Path), textCell(d.Reason))
 			}
 			return tw.Flush()
-		},
+		}),
 	}
 	f.add(cmd, "list only this watch's dead letters", true)
 	return cmd
@@ -75,12 +70,7 @@ func newDeadLettersShow() *cobra.Command {
 		Use:   "show ID [--json]",
 		Short: "Show one dead letter",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := openAdmin(cmd.Context(), &f, cmd.ErrOrStderr())
-			if err != nil {
-				return err
-			}
-			defer s.close()
+		RunE: adminRun(&f, func(cmd *cobra.Command, s *adminSession, args []string) error {
 			dead, err := s.ops.DeadLetters(cmd.Context(), "")
 			if err != nil {
 				return adminErr(err)
@@ -101,7 +91,7 @@ func newDeadLettersShow() *cobra.Command {
 				return tw.Flush()
 			}
 			return usageErr(fmt.Errorf("event %q is not in the dead-letter store of %s (see deadletters list)", args[0], s.cfg.StateDir))
-		},
+		}),
 	}
 	f.add(cmd, "", true)
 	return cmd
@@ -121,15 +111,14 @@ func newDeadLettersChange(op string) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   op + " (ID...|--all) [--watch NAME]",
 		Short: short,
-		RunE: func(cmd *cobra.Command, args []string) error {
+		PreRunE: func(_ *cobra.Command, args []string) error {
 			if all == (len(args) > 0) {
 				return usageErr(fmt.Errorf("deadletters %s: name dead letters by ID or with --all (not both)", op))
 			}
-			s, err := openAdmin(cmd.Context(), &f, cmd.ErrOrStderr())
-			if err != nil {
-				return err
-			}
-			defer s.close()
+			return nil
+		},
+		RunE: adminRun(&f, func(cmd *cobra.Command, s *adminSession, args []string) error {
+			var err error
 			sel := admin.Selection{IDs: args, All: all, Watch: f.watch}
 			var ids []string
 			if op == "retry" {
@@ -144,7 +133,7 @@ func newDeadLettersChange(op string) *cobra.Command {
 				fmt.Fprintln(cmd.OutOrStdout(), "no dead letters")
 			}
 			return adminErr(err)
-		},
+		}),
 	}
 	f.add(cmd, "only this watch's dead letters", false)
 	cmd.Flags().BoolVar(&all, "all", false, "every dead letter (of --watch)")

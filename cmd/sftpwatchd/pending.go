@@ -18,12 +18,7 @@ running daemon, when the next attempt is due and the last error.
 
 Exit codes: 0 listed; 1 runtime failure; 2 usage or configuration error.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := openAdmin(cmd.Context(), &f, cmd.ErrOrStderr())
-			if err != nil {
-				return err
-			}
-			defer s.close()
+		RunE: adminRun(&f, func(cmd *cobra.Command, s *adminSession, _ []string) error {
 			items, err := s.ops.Pending(cmd.Context(), f.watch)
 			if err != nil {
 				return adminErr(err)
@@ -45,7 +40,7 @@ Exit codes: 0 listed; 1 runtime failure; 2 usage or configuration error.`,
 					timeCell(it.NextAttempt), displayPath(it.Path), textCell(it.LastError))
 			}
 			return tw.Flush()
-		},
+		}),
 	}
 	f.add(cmd, "list only this watch's events", true)
 	return cmd

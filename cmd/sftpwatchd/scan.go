@@ -18,18 +18,13 @@ http.admin_token_file). It returns once the scan is requested.
 Exit codes: 0 requested; 1 no daemon runs (use once --watch NAME); 2 usage
 or configuration error.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := openAdmin(cmd.Context(), &f, cmd.ErrOrStderr())
-			if err != nil {
-				return err
-			}
-			defer s.close()
+		RunE: adminRun(&f, func(cmd *cobra.Command, s *adminSession, _ []string) error {
 			if err := s.ops.Scan(cmd.Context(), f.watch); err != nil {
 				return adminErr(err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "scan of watch %s requested\n", f.watch)
 			return nil
-		},
+		}),
 	}
 	f.add(cmd, "the watch to scan (required)", false)
 	_ = cmd.MarkFlagRequired("watch")

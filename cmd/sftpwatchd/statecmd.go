@@ -42,12 +42,7 @@ func newStateReset() *cobra.Command {
 		Use:   "reset --watch NAME [--emit]",
 		Short: "Forget a watch's snapshot: its next scan is a first scan",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := openAdmin(cmd.Context(), &f, cmd.ErrOrStderr())
-			if err != nil {
-				return err
-			}
-			defer s.close()
+		RunE: adminRun(&f, func(cmd *cobra.Command, s *adminSession, _ []string) error {
 			if err := s.ops.Reset(cmd.Context(), f.watch, emit); err != nil {
 				return adminErr(err)
 			}
@@ -57,7 +52,7 @@ func newStateReset() *cobra.Command {
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "watch %s reset: its next scan is a first scan with %s\n", f.watch, what)
 			return nil
-		},
+		}),
 	}
 	f.add(cmd, "the watch to reset (required)", false)
 	cmd.Flags().BoolVar(&emit, "emit", false, "the first scan emits a create for every entry")
@@ -71,12 +66,7 @@ func newStatePrune() *cobra.Command {
 		Use:   "prune",
 		Short: "Remove the state of watches no longer in the config",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := openAdmin(cmd.Context(), &f, cmd.ErrOrStderr())
-			if err != nil {
-				return err
-			}
-			defer s.close()
+		RunE: adminRun(&f, func(cmd *cobra.Command, s *adminSession, _ []string) error {
 			keep := make([]string, 0, len(s.cfg.Watches))
 			for _, w := range s.cfg.Watches {
 				keep = append(keep, w.Name)
@@ -91,7 +81,7 @@ func newStatePrune() *cobra.Command {
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "removed the state of %d watches: %s\n", len(pruned), strings.Join(pruned, " "))
 			return nil
-		},
+		}),
 	}
 	f.add(cmd, "", false)
 	return cmd
@@ -107,12 +97,7 @@ while commits go on) to FILE: through a temporary file beside it, fsynced and
 renamed into place. To restore, stop the daemon and put the copy at
 state_dir/state.db.`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := openAdmin(cmd.Context(), &f, cmd.ErrOrStderr())
-			if err != nil {
-				return err
-			}
-			defer s.close()
+		RunE: adminRun(&f, func(cmd *cobra.Command, s *adminSession, args []string) error {
 			file, err := filepath.Abs(args[0])
 			if err != nil {
 				return usageErr(err)
@@ -126,7 +111,7 @@ state_dir/state.db.`,
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "state of %s backed up to %s\n", s.cfg.StateDir, file)
 			return nil
-		},
+		}),
 	}
 	f.add(cmd, "", false)
 	return cmd

@@ -28,12 +28,7 @@ recorded when it stopped; no next scan, no connections).
 
 Exit codes: 0 shown; 1 runtime failure; 2 usage or configuration error.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := openAdmin(cmd.Context(), &f, cmd.ErrOrStderr())
-			if err != nil {
-				return err
-			}
-			defer s.close()
+		RunE: adminRun(&f, func(cmd *cobra.Command, s *adminSession, _ []string) error {
 			st, err := s.ops.Status(cmd.Context(), f.watch)
 			if err != nil {
 				return adminErr(err)
@@ -43,7 +38,7 @@ Exit codes: 0 shown; 1 runtime failure; 2 usage or configuration error.`,
 			}
 			printStatus(cmd.OutOrStdout(), s, st)
 			return nil
-		},
+		}),
 	}
 	f.add(cmd, "show only this watch", true)
 	return cmd
