@@ -83,25 +83,7 @@ func (s *Store) DiscardDeadLetter(watch, id string) error {
 
 // getDead reads the dead-letter record of id.
 func getDead(tx *bolt.Tx, watch, id string, key []byte) (watchBuckets, record, error) {
-	w, ok, err := openWatch(tx, watch)
-	if err != nil {
-		return watchBuckets{}, record{}, err
-	}
-	var v []byte
-	if ok {
-		v = w.dead.Get(key)
-	}
-	if v == nil {
-		return watchBuckets{}, record{}, fmt.Errorf("dead letters: %w", ErrNotFound)
-	}
-	r, err := decodeRecord(v)
-	if err != nil {
-		return watchBuckets{}, record{}, fmt.Errorf("dead-letter key %x: %w: %w", key, ErrCorrupt, err)
-	}
-	if r.Event.ID != id {
-		return watchBuckets{}, record{}, fmt.Errorf("dead-letter key %x holds event %q: %w", key, r.Event.ID, ErrCorrupt)
-	}
-	return w, r, nil
+	return getRecord(tx, watch, id, key, "dead letters", "dead-letter", func(w watchBuckets) *bolt.Bucket { return w.dead })
 }
 
 // ResetWatch is ResetSnapshot for an operator (`state reset`): with emit,
