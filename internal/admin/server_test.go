@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/zap/zaptest"
 )
@@ -99,5 +102,33 @@ func TestClientOverSocketKeepsErrorKinds(t *testing.T) {
 	st, err := c.Status(ctx, "")
 	if err != nil || !st.Running || len(st.Watches) != 1 || len(st.Hosts) != 1 {
 		t.Errorf("status over the socket: %+v, %v", st, err)
+	}
+}
+
+func TestServeReplacesStaleSocketAndRemovesItsOwn(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), SocketName)
+	// A socket file nobody answers on, as a crash leaves it.
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.(*net.UnixListener).SetUnlinkOnClose(false)
+	ln.Close()
+	s, err := Serve(sock, NewHandler(&fixedOps{}, HandlerOptions{Access: Full}), zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatalf("Serve over a stale socket: %v", err)
+	}
+	fi, err := os.Stat(sock)
+	if err != nil || fi.Mode().Perm() != 0o600 || fi.Mode()&os.ModeSocket == 0 {
+		t.Errorf("socket %v: %v; want a socket of mode 0600", fi, err)
+	}
+	if err := NewClient(sock).Ping(context.Background(), time.Second); err != nil {
+		t.Errorf("ping: %v", err)
+	}
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(sock); !os.IsNotExist(err) {
+		t.Errorf("socket after Close: %v, want removed", err)
 	}
 }
