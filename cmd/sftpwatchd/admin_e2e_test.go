@@ -316,6 +316,17 @@ func TestAdminStoppedRetryResetPruneBackup(t *testing.T) {
 	if len(names) != 1 || names[0] != "in" {
 		t.Errorf("watches with state after prune: %v, want [in]", names)
 	}
+
+	// Locked by a process that serves no admin socket: exit 2 naming the
+	// state dir.
+	st, err = state.Open(e.stateDir, state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if r := sftpwatchd(t, nil, "status", "-c", e.config); r.code != 2 || !strings.Contains(r.stderr, e.stateDir) {
+		t.Errorf("status on a locked state dir: exit %d, %s; want 2 naming %s", r.code, r.stderr, e.stateDir)
+	}
 }
 
 func TestAdminStatusShowsErrorWhileServerDown(t *testing.T) {
