@@ -14,7 +14,10 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.uber.org/zap"
 
+	"github.com/sftpwatchd/sftpwatchd/internal/admin"
+	"github.com/sftpwatchd/sftpwatchd/internal/config"
 	"github.com/sftpwatchd/sftpwatchd/internal/daemon"
 	"github.com/sftpwatchd/sftpwatchd/internal/event"
 	"github.com/sftpwatchd/sftpwatchd/internal/poller"
@@ -83,6 +86,11 @@ func runOnce(ctx context.Context, o onceOptions, stdout, stderr io.Writer) error
 		stateDir = tmp
 	}
 	store, err := openStore(stateDir, log)
+	if o.dryRun && errors.Is(err, state.ErrLocked) {
+		// A daemon holds the state: the dry run works on a consistent copy
+		// of it, taken through the admin socket.
+		store, err = daemonStateCopy(ctx, cfg, log)
+	}
 	if err != nil {
 		return err
 	}
@@ -170,6 +178,32 @@ func displayErr(err error) error {
 		return he
 	}
 	return err
+}
+
+// daemonStateCopy opens a copy of the state of the daemon running on
+// cfg's state dir, taken through its admin socket into a temporary dir
+// that is removed when the store is closed.
+func daemonStateCopy(ctx context.Context, cfg *config.Config, log *zap.Logger) (*state.Store, error) {
+	sock := socketPath(cfg)
+	c := admin.NewClient(sock)
+	if err := c.Ping(ctx, 2*time.Second); err != nil {
+		return nil, usageErr(fmt.Errorf("state dir %q is in use by another sftpwatchd process, and no daemon answers on %s for a copy of it: %w", cfg.StateDir, sock, err))
+	}
+	tmp, err := os.MkdirTemp("", "sftpwatchd-dry-run-")
+	if err != nil {
+		return nil, err
+	}
+	err = state.WriteFile(filepath.Join(tmp, state.FileName), func(w io.Writer) error { return c.Backup(ctx, w) })
+	if err != nil {
+		os.RemoveAll(tmp)
+		return nil, fmt.Errorf("copy the running daemon's state for the dry run: %w", err)
+	}
+	st, err := state.Open(tmp, state.Options{Logger: log})
+	os.RemoveAll(tmp) // open: the file stays readable until closed
+	if err != nil {
+		return nil, fmt.Errorf("open the copy of the running daemon's state: %w", err)
+	}
+	return st, nil
 }
 
 // formatEvent renders an event as one readable line.

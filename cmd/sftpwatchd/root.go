@@ -30,6 +30,11 @@ Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.`,
 		newDemoCommand(),
 		newConfigCommand(),
 		newVersionCommand(),
+		newStatusCommand(),
+		newPendingCommand(),
+		newDeadLettersCommand(),
+		newScanCommand(),
+		newStateCommand(),
 	)
 	return root
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
+	"github.com/sftpwatchd/sftpwatchd/internal/admin"
 	"github.com/sftpwatchd/sftpwatchd/internal/config"
 	sdaemon "github.com/sftpwatchd/sftpwatchd/internal/daemon"
 	"github.com/sftpwatchd/sftpwatchd/internal/httpapi"
@@ -83,7 +84,18 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger, reload func
 	reg, m := httpapi.NewRegistry(version)
 	m.InitReloads()
 	tracker := httpapi.NewTracker(time.Now)
-	srv := httpapi.New(httpapi.Options{Listen: cfg.HTTP.Listen, Registry: reg, Readiness: tracker, Logger: log})
+	d := sdaemon.New(sdaemon.Deps{
+		Store: store, Logger: log, Metrics: m, Version: version,
+		OnScan: func(w, result string) { tracker.ScanFinished(w, result, time.Now()) },
+	})
+	ops := d.Admin()
+	access := admin.ReadOnly
+	if cfg.HTTP.AdminToken != "" {
+		access = admin.Token
+	}
+	srv := httpapi.New(httpapi.Options{Listen: cfg.HTTP.Listen, Registry: reg, Readiness: tracker, Logger: log,
+		API:    admin.NewHandler(ops, admin.HandlerOptions{Access: access, Token: cfg.HTTP.AdminToken, Logger: log}),
+		Status: func(ctx context.Context) (admin.Status, error) { return ops.Status(ctx, "") }})
 	if err := srv.Start(); err != nil {
 		return err
 	}
@@ -93,10 +105,6 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger, reload func
 		_ = srv.Shutdown(sctx)
 	}()
 
-	d := sdaemon.New(sdaemon.Deps{
-		Store: store, Logger: log, Metrics: m, Version: version,
-		OnScan: func(w, result string) { tracker.ScanFinished(w, result, time.Now()) },
-	})
 	trackWatches := func(old, cur *config.Config) {
 		keep := map[string]bool{}
 		for _, w := range cur.Watches {
@@ -115,8 +123,18 @@ func serve(ctx context.Context, cfg *config.Config, log *zap.Logger, reload func
 	if err := d.Start(cfg); err != nil {
 		return usageErr(err)
 	}
+	sock, err := admin.Serve(socketPath(cfg), admin.NewHandler(ops, admin.HandlerOptions{Access: admin.Full, Logger: log}), log)
+	if err != nil {
+		d.Stop()
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = sock.Close(sctx)
+	}()
 	log.Info("sftpwatchd running", zap.String("version", version), zap.String("config", cfg.File),
-		zap.String("state_dir", cfg.StateDir), zap.String("http", srv.Addr()), zap.Int("watches", len(cfg.Watches)))
+		zap.String("state_dir", cfg.StateDir), zap.String("admin_socket", sock.Path()), zap.String("http", srv.Addr()), zap.Int("watches", len(cfg.Watches)))
 	_, _ = daemon.SdNotify(false, daemon.SdNotifyReady)
 
 	var watchdog <-chan time.Time
@@ -175,6 +193,9 @@ func restartOnly(cur, next *config.Config) []string {
 	}
 	if cur.HTTP.Listen != next.HTTP.Listen {
 		keys = append(keys, "http.listen")
+	}
+	if cur.HTTP.AdminTokenFile != next.HTTP.AdminTokenFile || cur.HTTP.AdminToken != next.HTTP.AdminToken {
+		keys = append(keys, "http.admin_token_file")
 	}
 	if cur.Log != next.Log {
 		keys = append(keys, "log")

@@ -30,6 +30,12 @@ type Log struct {
 // HTTP configures the metrics and health server.
 type HTTP struct {
 	Listen string `mapstructure:"listen"` // "" disables the server
+	// AdminTokenFile holds the bearer token that enables the mutating
+	// /api/v1/ routes (scan, dead-letter retry and discard); "" leaves
+	// /api/v1/ read-only.
+	AdminTokenFile string `mapstructure:"admin_token_file"`
+	// AdminToken is the content of AdminTokenFile, read by Load.
+	AdminToken string `mapstructure:"-"`
 }
 
 // Host is one SFTP server watches can refer to by name.

@@ -33,6 +33,13 @@ func resolvePath(p, base string) (string, error) {
 // secret_file of every webhook. (Paths that must be absolute — download dest,
 // exec dir — are validated instead.)
 func resolvePaths(c *Config, base string, p *problems) {
+	if c.HTTP.AdminTokenFile != "" {
+		if r, err := resolvePath(c.HTTP.AdminTokenFile, base); err != nil {
+			p.add("http.admin_token_file", err.Error()+"; give an absolute path")
+		} else {
+			c.HTTP.AdminTokenFile = r
+		}
+	}
 	for i := range c.Watches {
 		for j := range c.Watches[i].Actions {
 			a := &c.Watches[i].Actions[j]
@@ -77,6 +84,20 @@ func resolvePaths(c *Config, base string, p *problems) {
 // secrets that are set but empty: an unset ${VAR} is caught by expansion, a
 // set-but-empty one here, so an empty password never passes silently.
 func loadSecrets(c *Config, set func(string) bool, p *problems) {
+	switch {
+	case set("http.admin_token_file") && c.HTTP.AdminTokenFile == "":
+		p.add("http.admin_token_file", "is empty; give the path of a file holding the admin token, or remove the setting (the /api/v1/ routes stay read-only)")
+	case c.HTTP.AdminTokenFile != "":
+		tok, err := readSecret(c.HTTP.AdminTokenFile)
+		switch {
+		case err != nil:
+			p.add("http.admin_token_file", err.Error())
+		case len(tok) < 16:
+			p.add("http.admin_token_file", "holds a token of fewer than 16 characters; write a long random one, e.g. `openssl rand -hex 32 > FILE`")
+		default:
+			c.HTTP.AdminToken = tok
+		}
+	}
 	for name, h := range c.Hosts {
 		key := join("hosts", name)
 		secretPair(&h.Password, h.PasswordFile, key, "password", set, p)

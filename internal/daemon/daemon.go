@@ -199,6 +199,7 @@ func (d *Daemon) start(w *watch, after <-chan struct{}) *running {
 		}
 		if ctx.Err() == nil {
 			w.run(ctx, stepCtx)
+			saveScanSummary(d.deps.Store, w.cfg.Name, w.poller, d.deps.Logger)
 		}
 		cancelStep()
 		if err := closeChain(w.chain); err != nil {

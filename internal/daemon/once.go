@@ -84,6 +84,9 @@ func Once(ctx context.Context, cfg *config.Config, watches []config.Watch, dryRu
 		case poller.ResultPartial:
 			res.Partial++
 		}
+		if !dryRun {
+			saveScanSummary(d.Store, w.Name, wt.poller, d.Logger)
+		}
 		res.Events += len(out.Events)
 		for _, e := range out.Events {
 			emit(e)

@@ -47,6 +47,7 @@ type result struct {
 	outcome outcome
 	work    work
 	until   time.Time
+	lastErr string // outPark after a failed attempt: its error
 }
 
 // deliver runs one event's remaining steps until it is done, dead-lettered,
@@ -143,8 +144,9 @@ func (d *Dispatcher) deliver(runCtx, stepCtx context.Context, w work) result {
 			zap.Int("attempt", attempts), zap.Int("max_attempts", d.opt.Retry.MaxAttempts),
 			zap.Error(err), zap.Duration("retry_in", wait))
 		return result{id: id, outcome: outPark,
-			work:  work{item: Item{Event: ev, Step: step, Attempts: attempts}},
-			until: d.opt.Now().Add(wait)}
+			work:    work{item: Item{Event: ev, Step: step, Attempts: attempts}},
+			until:   d.opt.Now().Add(wait),
+			lastErr: err.Error()}
 	}
 }
 

@@ -73,6 +73,42 @@ type Dispatcher struct {
 	starts sync.Once // the chain's actions.Starters
 
 	randMu sync.Mutex
+
+	retryMu sync.Mutex
+	retries map[string]Retry // event id → its wait for the next attempt
+}
+
+// Retry is an event of the outbox waiting for its next attempt.
+type Retry struct {
+	NextAttempt time.Time
+	LastError   string
+}
+
+// Retries returns the events waiting for a retry, by event id: what only
+// the running dispatcher knows (the store keeps the attempt count).
+func (d *Dispatcher) Retries() map[string]Retry {
+	d.retryMu.Lock()
+	defer d.retryMu.Unlock()
+	out := make(map[string]Retry, len(d.retries))
+	for id, r := range d.retries {
+		out[id] = r
+	}
+	return out
+}
+
+// noteRetry keeps Retries up to date with the result of a delivery.
+func (d *Dispatcher) noteRetry(r result) {
+	d.retryMu.Lock()
+	defer d.retryMu.Unlock()
+	switch {
+	case r.outcome == outPark && r.lastErr != "":
+		if d.retries == nil {
+			d.retries = map[string]Retry{}
+		}
+		d.retries[r.id] = Retry{NextAttempt: r.until, LastError: r.lastErr}
+	case r.outcome == outDone || r.outcome == outSuperseded || r.outcome == outDead:
+		delete(d.retries, r.id)
+	}
 }
 
 // New returns a Dispatcher for opt.Watch over store.

@@ -201,6 +201,7 @@ func (l *loop) launch(w work, keys []string) {
 func (l *loop) handle(r result) {
 	keys := l.running[r.id]
 	delete(l.running, r.id)
+	l.d.noteRetry(r)
 	switch r.outcome {
 	case outDone:
 		l.summary.Delivered++

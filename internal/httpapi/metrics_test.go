@@ -42,6 +42,7 @@ var specMetrics = []struct {
 	{"sftp_dials_total", dto.MetricType_COUNTER, []string{"host", "result"}},
 	{"build_info", dto.MetricType_GAUGE, []string{"version", "goversion"}},
 	{"commit_errors_total", dto.MetricType_COUNTER, []string{"watch"}}, // SPEC §4 "State you can trust"
+	{"entries_settling", dto.MetricType_GAUGE, []string{"watch"}},      // SPEC §7 "More metrics"
 }
 
 // touchAll moves every SPEC metric once, through the metrics helpers, the
@@ -63,6 +64,7 @@ func touchAll(m *metrics.Metrics) {
 	m.Dialed("partner", nil)
 	m.ConnectionOpened("partner")
 	m.CommitFailed("incoming")
+	m.SetSettling("incoming", 2)
 }
 
 // scrape starts a server over a fresh registry with every metric touched and

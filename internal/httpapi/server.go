@@ -29,6 +29,11 @@ type Options struct {
 	Logger *zap.Logger
 	// Now is the clock /readyz judges by; nil means time.Now.
 	Now func() time.Time
+	// API, when set, serves /api/v1/ (the admin JSON, admin.NewHandler).
+	API http.Handler
+	// Status, when set, feeds the status page at / (see statuspage.go);
+	// without it / is a list of the endpoints.
+	Status StatusSource
 }
 
 // Server is the HTTP server of the daemon. Its zero value is not usable;
@@ -74,7 +79,14 @@ func (s *Server) routes() http.Handler {
 	}))
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
-	mux.HandleFunc("GET /{$}", s.index)
+	if s.opts.Status != nil {
+		mux.HandleFunc("GET /{$}", s.statusPage)
+	} else {
+		mux.HandleFunc("GET /{$}", s.index)
+	}
+	if s.opts.API != nil {
+		mux.Handle("/api/v1/", s.opts.API)
+	}
 	return mux
 }
 
@@ -110,7 +122,7 @@ func (s *Server) Start() error {
 			s.log.Error("http server stopped", zap.String("addr", ln.Addr().String()), zap.Error(err))
 		}
 	}(s.done)
-	s.log.Info("serving /metrics /healthz /readyz", zap.String("addr", ln.Addr().String()))
+	s.log.Info("serving / /metrics /healthz /readyz /api/v1/", zap.String("addr", ln.Addr().String()))
 	return nil
 }
 

@@ -34,6 +34,7 @@ type Metrics struct {
 	CommitErrorsTotal  *prometheus.CounterVec   // watch
 	ReloadsTotal       *prometheus.CounterVec   // result
 	WatchInterval      *prometheus.GaugeVec     // watch
+	EntriesSettling    *prometheus.GaugeVec     // watch
 }
 
 // New creates the collectors and registers them with reg.
@@ -73,6 +74,8 @@ func New(reg prometheus.Registerer, version string) *Metrics {
 			Help: "Always 1; labels carry the version and the Go version."}, []string{"version", "goversion"}),
 		CommitErrorsTotal: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "commit_errors_total",
 			Help: "Scans whose changes could not be committed to the state file (disk full, I/O error); such a scan emits nothing and counts as an error scan."}, []string{"watch"}),
+		EntriesSettling: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "entries_settling",
+			Help: "Entries seen but held back until they settle (settle, min_age)."}, []string{"watch"}),
 	}
 	m.ReloadsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "reloads_total",
 		Help: "Config reloads (SIGHUP) by result: ok (the new config runs) or error (it was invalid or a watch could not be built; the old one kept running)."}, []string{"result"})
@@ -82,7 +85,7 @@ func New(reg prometheus.Registerer, version string) *Metrics {
 	reg.MustRegister(m.ScansTotal, m.ScanDuration, m.WatchEntries, m.WatchBytes, m.EventsTotal,
 		m.EventsPending, m.ActionsTotal, m.ActionDuration, m.DeadLetters, m.LastScanSuccess,
 		m.LastEvent, m.DownloadBytesTotal, m.SFTPConnections, m.SFTPDialsTotal, m.BuildInfo,
-		m.CommitErrorsTotal)
+		m.CommitErrorsTotal, m.EntriesSettling)
 	m.BuildInfo.WithLabelValues(version, runtime.Version()).Set(1)
 	return m
 }

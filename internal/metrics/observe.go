@@ -44,6 +44,7 @@ func (m *Metrics) InitWatch(watch string) {
 	m.DeadLetters.WithLabelValues(watch)
 	m.DownloadBytesTotal.WithLabelValues(watch)
 	m.CommitErrorsTotal.WithLabelValues(watch)
+	m.EntriesSettling.WithLabelValues(watch)
 }
 
 // InitAction creates the result series of one action type of a watch with
@@ -78,7 +79,7 @@ func (m *Metrics) ForgetWatch(watch string) {
 		m.ScansTotal, m.ScanDuration, m.WatchEntries, m.WatchBytes, m.EventsTotal,
 		m.EventsPending, m.ActionsTotal, m.ActionDuration, m.DeadLetters,
 		m.LastScanSuccess, m.LastEvent, m.DownloadBytesTotal, m.CommitErrorsTotal,
-		m.WatchInterval,
+		m.WatchInterval, m.EntriesSettling,
 	} {
 		v.DeletePartialMatch(l)
 	}
@@ -133,6 +134,15 @@ func (m *Metrics) EventsCommitted(watch, eventType string, n int, at time.Time) 
 	}
 	m.EventsTotal.WithLabelValues(watch, eventType).Add(float64(n))
 	m.LastEvent.WithLabelValues(watch).Set(unixSeconds(at))
+}
+
+// SetSettling sets the number of entries of the watch held back until they
+// settle.
+func (m *Metrics) SetSettling(watch string, n int) {
+	if m == nil {
+		return
+	}
+	m.EntriesSettling.WithLabelValues(watch).Set(float64(n))
 }
 
 // SetEventsPending sets the number of events of the watch in the outbox.

@@ -57,9 +57,16 @@ type Poller struct {
 
 	baselinePart int // snapshot entries per transaction of a large baseline
 
+	trigger chan struct{} // ScanNow: Run scans at once
+
+	statusMu sync.Mutex
+	lastScan *state.ScanSummary
+	nextScan time.Time
+
 	mu          sync.Mutex // guards the in-memory copy of the stored state
 	loaded      bool
 	initialized bool
+	emitFirst   bool // state reset --emit: the first scan emits creates
 	snap        *snapshot.Tree
 	pending     map[string]diff.Pending
 	self        map[string]bool
@@ -83,7 +90,8 @@ func New(opt Options) *Poller {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	return &Poller{opt: opt, log: opt.Logger.With(zap.String("watch", opt.Watch.Name)), baselinePart: baselinePart}
+	return &Poller{opt: opt, log: opt.Logger.With(zap.String("watch", opt.Watch.Name)), baselinePart: baselinePart,
+		trigger: make(chan struct{}, 1)}
 }
 
 // MarkSelfRemoved tells the poller that the daemon itself moved or deleted
@@ -147,6 +155,7 @@ func (p *Poller) load() error {
 		}
 	}
 	p.initialized = w.Initialized
+	p.emitFirst = w.EmitFirst
 	p.snap = l.Tree()
 	p.pending = w.Pending
 	if p.pending == nil {
@@ -224,18 +233,18 @@ func (p *Poller) scanAt(ctx context.Context, dryRun bool, start time.Time) (Outc
 	err := p.load()
 	p.mu.Unlock()
 	if err != nil {
-		p.finish(ResultError, start)
+		p.finish(ResultError, start, -1, err)
 		return Outcome{Result: ResultError, Err: err}, err
 	}
 	// p.snap only changes in ScanOnce (under scanMu), so the walk may read
 	// it without p.mu.
-	baseline := !p.initialized && w.Initial != "emit"
+	baseline := !p.initialized && w.Initial != "emit" && !p.emitFirst
 	d, so, err := scanDelta(ctx, p.opt.Lister, w, p.snap, baseline && !dryRun)
 	if err != nil {
 		if ctx.Err() != nil {
 			return Outcome{}, ctx.Err()
 		}
-		p.finish(ResultError, start)
+		p.finish(ResultError, start, -1, err)
 		p.log.Warn("scan failed", zap.Error(err))
 		return Outcome{Result: ResultError, Err: err}, nil
 	}
@@ -344,6 +353,7 @@ func (p *Poller) scanAt(ctx context.Context, dryRun bool, start time.Time) (Outc
 			delete(p.selfDone, k)
 		}
 		p.initialized = true
+		p.emitFirst = false
 		p.meta = metaChange{}
 		if q.changed {
 			clear(p.basePending)
@@ -356,7 +366,11 @@ func (p *Poller) scanAt(ctx context.Context, dryRun bool, start time.Time) (Outc
 				zap.Int("dropped", len(fc.dropped)), zap.Int("added", q.added), zap.String("initial", w.Initial))
 		}
 	}
-	p.finish(so.result, start)
+	var partial error
+	if len(so.dirErrors) > 0 {
+		partial = fmt.Errorf("%d directories could not be listed: %w", len(so.dirErrors), errorsJoin(so.dirErrors, 3))
+	}
+	p.finish(so.result, start, p.snap.Len(), partial)
 	p.log.Debug("scan finished", zap.String("result", so.result), zap.Int("entries", d.entries),
 		zap.Int("events", len(events)), zap.Duration("took", p.opt.Now().Sub(start)))
 	for _, e := range events {
@@ -445,7 +459,7 @@ func reuploaded(res *diff.Result, reup map[string]bool) {
 func (p *Poller) commitFailed(start time.Time, err error) (Outcome, error) {
 	p.commitFailing = true
 	p.opt.Metrics.CommitFailed(p.opt.Watch.Name)
-	p.finish(ResultError, start)
+	p.finish(ResultError, start, -1, err)
 	return Outcome{Result: ResultError, Err: err}, fmt.Errorf("commit scan of watch %q: %w", p.opt.Watch.Name, err)
 }
 
@@ -545,8 +559,11 @@ func (p *Poller) toEvent(c diff.Change, now time.Time) event.Event {
 	return e
 }
 
-func (p *Poller) finish(result string, start time.Time) {
+// finish reports a finished scan (metrics, OnScan) and records it for
+// Status; entries < 0 keeps the entries of the last scan.
+func (p *Poller) finish(result string, start time.Time, entries int, err error) {
 	end := p.opt.Now()
+	p.noteScan(result, start, end, entries, err)
 	p.opt.Metrics.ScanFinished(p.opt.Watch.Name, result, end.Sub(start), end)
 	if p.opt.OnScan != nil {
 		p.opt.OnScan(result, end)
@@ -570,8 +587,8 @@ func (p *Poller) applyLocked(res diff.Result) {
 // the watch's name, the same after a restart or a reload. When a scan leaves
 // entries settling that become due before the next slot, one more scan runs
 // when they are due, so a new file is delivered settle after it was first
-// seen rather than a whole interval later; such a scan does not move the
-// slots.
+// seen rather than a whole interval later. ScanNow runs a scan at once.
+// Neither a follow-up nor a manual scan moves the slots.
 func (p *Poller) Run(ctx context.Context) {
 	sched := newSchedule(p.opt.Watch.Name, p.opt.Watch.Interval)
 	slot := sched.first(p.opt.Now())
@@ -581,12 +598,17 @@ func (p *Poller) Run(ctx context.Context) {
 		if !due.IsZero() && due.Before(wake) {
 			wake = due
 		}
+		p.statusMu.Lock()
+		p.nextScan = wake
+		p.statusMu.Unlock()
 		if wait := wake.Sub(p.opt.Now()); wait > 0 {
 			t := time.NewTimer(wait)
 			select {
 			case <-ctx.Done():
 				t.Stop()
 				return
+			case <-p.trigger:
+				t.Stop()
 			case <-t.C:
 			}
 		} else if ctx.Err() != nil {

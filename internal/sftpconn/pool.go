@@ -367,6 +367,17 @@ func (p *Pool) countDial(result string) {
 	}
 }
 
+// Stats returns the connections open now and the error of the last dial
+// when it failed ("" after a successful one).
+func (p *Pool) Stats() (conns int, lastDialError string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.lastErr != nil {
+		lastDialError = p.lastErr.Error()
+	}
+	return len(p.conns), lastDialError
+}
+
 // Close closes every connection; calls still running see their requests
 // fail, and later calls to Do return ErrPoolClosed. Close is idempotent.
 func (p *Pool) Close() error {

@@ -104,6 +104,9 @@ func (s *Store) Commit(watch string, b Batch) ([]event.Event, error) {
 		if err := b.putMeta(w.root); err != nil {
 			return err
 		}
+		if err := w.root.Delete([]byte(keyEmitNext)); err != nil {
+			return err
+		}
 		if err := w.root.Put([]byte(keyInit), binary.BigEndian.AppendUint64(nil, uint64(time.Now().Unix()))); err != nil {
 			return err
 		}

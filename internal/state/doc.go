@@ -24,7 +24,9 @@
 //	meta/                    magic "sftpwatchd-state", format (uint32 BE)
 //	watches/<watch>/         "initialized" key once the first scan committed;
 //	                         "filter" (what decided coverage), "origin" (host
-//	                         and path), "baseline_pending" (JSON list of dirs)
+//	                         and path), "baseline_pending" (JSON list of dirs),
+//	                         "emit_next_first_scan" (state reset --emit),
+//	                         "last_scan" (JSON ScanSummary, for status)
 //	    snap/    rel_path → entry   (see codec.go)
 //	    pending/ rel_path → since + entry
 //	    self/    rel_path → ""

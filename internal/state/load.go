@@ -34,6 +34,9 @@ type Watch struct {
 	// not be listed while the watch was baselined: what they hold is
 	// recorded silently once they list.
 	BaselinePending []string
+	// EmitFirst is set after `state reset --emit`: the next scan, a first
+	// scan, emits creates whatever the watch's `initial` says.
+	EmitFirst bool
 }
 
 // Load reads the stored snapshot, pending entries and self-removed markers
@@ -77,6 +80,7 @@ func (s *Store) LoadInto(watch string, l SnapshotLoader) (*Watch, error) {
 		w.Initialized = b.root.Get([]byte(keyInit)) != nil
 		w.Filter = string(b.root.Get([]byte(keyFilter)))
 		w.Origin = string(b.root.Get([]byte(keyOrigin)))
+		w.EmitFirst = b.root.Get([]byte(keyEmitNext)) != nil
 		if v := b.root.Get([]byte(keyBasePend)); v != nil {
 			if err := json.Unmarshal(v, &w.BaselinePending); err != nil {
 				return fmt.Errorf("%s key: %w: %w", keyBasePend, ErrCorrupt, err)

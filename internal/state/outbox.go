@@ -154,23 +154,29 @@ func (s *Store) modify(op, watch, id string, fn func(*record)) error {
 
 // getOutbox reads the outbox record of id.
 func getOutbox(tx *bolt.Tx, watch, id string, key []byte) (watchBuckets, record, error) {
+	return getRecord(tx, watch, id, key, "outbox", "outbox", func(w watchBuckets) *bolt.Bucket { return w.outbox })
+}
+
+// getRecord reads the record of id from the bucket of watch that pick
+// chooses (the outbox or the dead letters), named store in errors.
+func getRecord(tx *bolt.Tx, watch, id string, key []byte, store, keyName string, pick func(watchBuckets) *bolt.Bucket) (watchBuckets, record, error) {
 	w, ok, err := openWatch(tx, watch)
 	if err != nil {
 		return watchBuckets{}, record{}, err
 	}
 	var v []byte
 	if ok {
-		v = w.outbox.Get(key)
+		v = pick(w).Get(key)
 	}
 	if v == nil {
-		return watchBuckets{}, record{}, fmt.Errorf("outbox: %w", ErrNotFound)
+		return watchBuckets{}, record{}, fmt.Errorf("%s: %w", store, ErrNotFound)
 	}
 	r, err := decodeRecord(v)
 	if err != nil {
-		return watchBuckets{}, record{}, fmt.Errorf("outbox key %x: %w: %w", key, ErrCorrupt, err)
+		return watchBuckets{}, record{}, fmt.Errorf("%s key %x: %w: %w", keyName, key, ErrCorrupt, err)
 	}
 	if r.Event.ID != id {
-		return watchBuckets{}, record{}, fmt.Errorf("outbox key %x holds event %q: %w", key, r.Event.ID, ErrCorrupt)
+		return watchBuckets{}, record{}, fmt.Errorf("%s key %x holds event %q: %w", keyName, key, r.Event.ID, ErrCorrupt)
 	}
 	return w, r, nil
 }
