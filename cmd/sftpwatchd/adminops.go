@@ -29,6 +29,7 @@ func (f *adminFlags) add(cmd *cobra.Command, watchHelp string, withJSON bool) {
 	cmd.Flags().StringVarP(&f.config.path, "config", "c", "", "config file")
 	if watchHelp != "" {
 		cmd.Flags().StringVar(&f.watch, "watch", "", watchHelp)
+		registerWatchCompletion(cmd, &f.config)
 	}
 	if withJSON {
 		cmd.Flags().BoolVar(&f.json, "json", false, "print one JSON object per line")
