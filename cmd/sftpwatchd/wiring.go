@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -115,7 +116,7 @@ func (p *progress) done() {
 // name must not forge an output line).
 func displayPath(s string) string {
 	for _, r := range s {
-		if !unicode.IsPrint(r) {
+		if !unicode.IsPrint(r) || r == utf8.RuneError { // RuneError: a byte that is not UTF-8
 			return strconv.Quote(s)
 		}
 	}
