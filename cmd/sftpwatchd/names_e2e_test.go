@@ -19,6 +19,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/sftpwatchd/sftpwatchd/internal/event"
+	"github.com/sftpwatchd/sftpwatchd/internal/testutil/interop"
 )
 
 // badNames are remote names whose bytes are not UTF-8 (legal on Linux),
@@ -228,4 +229,152 @@ func TestNonUTF8NamesEndToEnd(t *testing.T) {
 	if strings.Contains(d.logs(), "dead-lettered") || strings.Contains(d.logs(), `"level":"error"`) {
 		t.Errorf("errors or dead letters in the daemon's log:\n%s", d.logs())
 	}
+}
+
+// TestInteropRunEvents: the daemon (`run`) against servers that share no
+// code with ours — ProFTPD's mod_sftp, ProFTPD allowing one channel per
+// connection (SFTPMaxChannels 1: the pkg/sftp fallback after one warning),
+// and Dropbear with OpenSSH's sftp-server — reports create, modify and
+// delete in a watched tree (a name that is not UTF-8 among them) to a
+// webhook; a directory the server cannot list is no delete; after a
+// restart, nothing already reported comes again and a new file is one
+// create.
+func TestInteropRunEvents(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		start func(testing.TB) *interop.Server
+	}{
+		{"proftpd", interop.StartProFTPD},
+		{"proftpd-one-channel", func(t testing.TB) *interop.Server {
+			return interop.StartProFTPDWith(t, interop.ProFTPDOptions{MaxChannels: 1})
+		}},
+		{"dropbear", interop.StartDropbear},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := tc.start(t)
+			tree := filepath.Join(s.Root, "tree")
+			put := func(rel, content string, mtime time.Time) {
+				t.Helper()
+				p := filepath.Join(tree, rel)
+				if err := os.MkdirAll(filepath.Dir(p), 0o777); err != nil {
+					t.Fatal(err)
+				}
+				// Written beside the tree and renamed in: a scan never sees
+				// the file before its mtime is set.
+				tmp := filepath.Join(s.Root, "put.tmp")
+				if err := os.WriteFile(tmp, []byte(content), 0o666); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Chtimes(tmp, mtime, mtime); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Rename(tmp, p); err != nil {
+					t.Fatal(err)
+				}
+			}
+			old := interop.Mtime
+			bad := "caf\xe9 $(x).txt"
+			for _, rel := range []string{"a.txt", "sub/b.txt", "locked/c.txt", bad} {
+				put(rel, rel, old)
+			}
+			if err := interop.Chmod777(tree); err != nil {
+				t.Fatal(err)
+			}
+			hooks := &rawHooks{}
+			hs := httptest.NewServer(hooks)
+			defer hs.Close()
+			dir := t.TempDir()
+			cfgFile := filepath.Join(dir, "c.yaml")
+			cfg := fmt.Sprintf("state_dir: %q\nshutdown_timeout: 5s\nlog: {level: debug, format: json}\nhttp: {listen: \"\"}\n"+
+				"hosts:\n  srv: {address: %q, user: %q, password: %q, known_hosts_file: %q, connect_timeout: 5s}\n"+
+				"watches:\n  - {name: in, host: srv, path: %q, interval: 200ms, settle: 0s, types: [file], actions: [{type: webhook, url: %q}]}\n",
+				filepath.Join(dir, "state"), s.Addr, s.User, s.Password, s.KnownHostsFile, tree, hs.URL)
+			if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			events := func() map[string]event.Type {
+				out := map[string]event.Type{}
+				for _, b := range hooks.got() {
+					ev := checkWireNames(t, b)
+					if prev, dup := out[ev.RelPath]; dup {
+						t.Errorf("a second event (%s after %s) for %q", ev.Type, prev, ev.RelPath)
+					}
+					out[ev.RelPath] = ev.Type
+				}
+				return out
+			}
+
+			// ls lists the whole tree (on one channel: through the fallback).
+			r := sftpwatchd(t, nil, "ls", "--watch", "in", "--json", "-c", cfgFile)
+			if n := strings.Count(r.stdout, "\n"); r.code != 0 || n != 4 {
+				t.Fatalf("ls: exit %d, %d entries, want 0 and 4\n%s%s", r.code, n, r.stdout, r.stderr)
+			}
+			d := startDaemon(t, nil, "run", "-c", cfgFile)
+			d.waitScan(t)
+			// A directory the server cannot list: partial scans, no delete.
+			if err := os.Chmod(filepath.Join(tree, "locked"), 0o000); err != nil {
+				t.Fatal(err)
+			}
+			newer := old.Add(time.Hour)
+			put("new.txt", "new", old)
+			put("a.txt", "a, longer now", newer)
+			if err := os.Remove(filepath.Join(tree, "sub/b.txt")); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Remove(filepath.Join(tree, bad)); err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]event.Type{"new.txt": event.Create, "a.txt": event.Modify, "sub/b.txt": event.Delete, bad: event.Delete}
+			eventually(t, 30*time.Second, "create, modify and delete events", func() bool { return len(hooks.got()) >= len(want) })
+			d.waitScans(t, strings.Count(d.logs(), `"msg":"scan finished","watch":"in"`)+3)
+			if got := events(); !sameEvents(got, want) {
+				t.Errorf("events %q, want %q", got, want)
+			}
+			if !strings.Contains(d.logs(), `"msg":"scan finished","watch":"in","result":"partial"`) {
+				t.Errorf("no partial scan while locked/ could not be listed:\n%s", d.logs())
+			}
+			if c := d.stop(t, syscall.SIGTERM); c != 0 {
+				t.Fatalf("daemon exit %d\n%s", c, d.logs())
+			}
+			logs := d.logs()
+
+			// Restart: the state holds; only what changed since is reported.
+			if err := os.Chmod(filepath.Join(tree, "locked"), 0o777); err != nil {
+				t.Fatal(err)
+			}
+			d = startDaemon(t, nil, "run", "-c", cfgFile)
+			d.waitScans(t, 2)
+			put("after.txt", "after", old)
+			want["after.txt"] = event.Create
+			eventually(t, 30*time.Second, "the create after the restart", func() bool { return len(hooks.got()) >= len(want) })
+			d.waitScans(t, strings.Count(d.logs(), `"msg":"scan finished","watch":"in"`)+3)
+			if got := events(); !sameEvents(got, want) {
+				t.Errorf("after the restart: events %q, want %q", got, want)
+			}
+			if c := d.stop(t, syscall.SIGTERM); c != 0 {
+				t.Fatalf("daemon exit %d\n%s", c, d.logs())
+			}
+			logs += d.logs()
+			if strings.Contains(logs, `"result":"error"`) {
+				t.Errorf("a scan failed:\n%s", logs)
+			}
+			warned := strings.Count(logs, "ended the connection when the directory reader opened a second SSH channel")
+			if wantWarn := map[bool]int{true: 2, false: 0}[tc.name == "proftpd-one-channel"]; warned != wantWarn {
+				// Once per daemon start (per host, per process).
+				t.Errorf("%d warnings about the second channel, want %d:\n%s", warned, wantWarn, logs)
+			}
+		})
+	}
+}
+
+func sameEvents(a, b map[string]event.Type) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
 }
