@@ -102,9 +102,13 @@ func (c *Client) reader(ctx context.Context) (*dirReader, error) {
 		l.off = err
 		l.mu.Unlock()
 		return nil, nil
+	case !errors.Is(err, errNoDirReader):
+		return nil, err // the connection was lost: the network, not the server's rule
 	default:
-		// The connection ended with the channel open: the network, or a
-		// server that allows one channel only. Pool tells them apart.
+		// The server refused the channel and ended the connection: a
+		// server that allows one channel only (ProFTPD's SFTPMaxChannels
+		// 1 answers "unknown channel type", then disconnects). The Pool
+		// marks the host and runs the call again on a new connection.
 		l.mu.Lock()
 		if l.killed == nil {
 			l.killed = err

@@ -353,9 +353,9 @@ func (p *Pool) release(pc *poolConn, err error) (readerKilled bool) {
 
 // markNoReaderLocked remembers that opening the pipelined reader's channel
 // ended a connection to this host: its connections, open and future, list
-// through pkg/sftp. Logged once per Pool. A network failure that happens
-// to strike at that moment marks the host too; the price is slower
-// listings, never wrong ones.
+// through pkg/sftp. Logged once per Pool. Only a refused channel followed
+// by the end of the connection counts (dirlister.go): a connection lost
+// with no refusal is the network, and stays a connection error.
 func (p *Pool) markNoReaderLocked(cause error) {
 	if p.noReader != nil {
 		return
