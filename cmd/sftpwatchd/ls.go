@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/sftpwatchd/sftpwatchd/internal/daemon"
+	"github.com/sftpwatchd/sftpwatchd/internal/event"
 	"github.com/sftpwatchd/sftpwatchd/internal/poller"
 	"github.com/sftpwatchd/sftpwatchd/internal/sftpconn"
 )
@@ -32,7 +33,9 @@ func newLsCommand() *cobra.Command {
 		Long: `ls scans the watch's remote tree once and prints every entry that passes
 the watch's filters (include, exclude, types, max_depth, follow_symlinks), one
 per line as "type size mtime rel_path", or as JSON lines with --json. Names
-holding control characters are printed Go-quoted. No state is changed.
+holding control characters are printed Go-quoted. In JSON, a name that is
+not UTF-8 also has its exact bytes in rel_path_b64 (link_b64 for a link
+target), standard base64. No state is changed.
 
 Exit codes: 0 listed (completely); 1 the scan failed or was partial
 (directories that could not be listed are named on stderr); 2 usage or
@@ -50,13 +53,18 @@ configuration error.`,
 	return cmd
 }
 
+// lsEntry is one line of ls --json. A rel_path or link that is not UTF-8
+// (shown with U+FFFD in JSON) has its exact bytes in the _b64 companion, as
+// events have (event.B64).
 type lsEntry struct {
-	Type    string    `json:"type"`
-	Size    int64     `json:"size"`
-	MTime   time.Time `json:"mtime"`
-	Mode    string    `json:"mode"`
-	RelPath string    `json:"rel_path"`
-	Link    string    `json:"link,omitempty"`
+	Type       string    `json:"type"`
+	Size       int64     `json:"size"`
+	MTime      time.Time `json:"mtime"`
+	Mode       string    `json:"mode"`
+	RelPath    string    `json:"rel_path"`
+	Link       string    `json:"link,omitempty"`
+	RelPathB64 string    `json:"rel_path_b64,omitempty"`
+	LinkB64    string    `json:"link_b64,omitempty"`
 }
 
 func runLs(ctx context.Context, o lsOptions, stdout, stderr io.Writer) error {
@@ -101,7 +109,8 @@ func runLs(ctx context.Context, o lsOptions, stdout, stderr io.Writer) error {
 	for _, rel := range rels {
 		e := out.Scan.Entries[rel]
 		le := lsEntry{Type: e.Type.String(), Size: e.Size, MTime: time.Unix(e.MTime, 0).UTC(),
-			Mode: fmt.Sprintf("%04o", e.Mode&0o7777), RelPath: rel, Link: e.Link}
+			Mode: fmt.Sprintf("%04o", e.Mode&0o7777), RelPath: rel, Link: e.Link,
+			RelPathB64: event.B64(rel), LinkB64: event.B64(e.Link)}
 		if o.json {
 			if err := enc.Encode(le); err != nil {
 				return err

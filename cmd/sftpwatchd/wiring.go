@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -85,7 +86,7 @@ func selectWatches(cfg *config.Config, names []string) ([]config.Watch, error) {
 // name must not forge an output line).
 func displayPath(s string) string {
 	for _, r := range s {
-		if !unicode.IsPrint(r) {
+		if !unicode.IsPrint(r) || r == utf8.RuneError { // RuneError: a byte that is not UTF-8
 			return strconv.Quote(s)
 		}
 	}

@@ -61,6 +61,13 @@ func eventFields(ev *event.Event) []zap.Field {
 		zap.Int64("size", ev.Size),
 		zap.String("mtime", ev.MTime.UTC().Format(timeFormat)),
 	}
+	for _, c := range []struct{ key, v string }{
+		{"path_b64", ev.Path}, {"rel_path_b64", ev.RelPath}, {"old_path_b64", ev.OldPath}, {"local_path_b64", ev.LocalPath},
+	} {
+		if b := event.B64(c.v); b != "" { // the exact bytes of a name that is not UTF-8
+			f = append(f, zap.String(c.key, b))
+		}
+	}
 	if ev.Mode != "" {
 		f = append(f, zap.String("mode", ev.Mode))
 	}

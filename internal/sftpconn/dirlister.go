@@ -3,6 +3,7 @@ package sftpconn
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"sort"
 	"sync"
@@ -22,7 +23,34 @@ type dirLister struct {
 	mu     sync.Mutex
 	off    error // why the reader is not used on this connection; nil = use it
 	closed bool
+	// killed is the error of a reader channel open that the connection did
+	// not survive (a server that ends the whole connection when a second
+	// channel is opened: ProFTPD with SFTPMaxChannels 1). The Pool reads it
+	// to list through pkg/sftp on that host from then on.
+	killed error
 }
+
+// disable makes listings on this connection go through pkg/sftp, because
+// of why (the Pool knows the host cannot serve the reader).
+func (l *dirLister) disable(why error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.off == nil {
+		l.off = why
+	}
+}
+
+// killedConn is the error of a reader channel open that ended the
+// connection, or nil.
+func (l *dirLister) killedConn() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.killed
+}
+
+// errConnEnded is the connection error of a reader channel open that the
+// connection did not survive.
+var errConnEnded = errors.New("the connection ended")
 
 func newDirLister() *dirLister {
 	return &dirLister{token: make(chan struct{}, 1)}
@@ -65,15 +93,30 @@ func (c *Client) reader(ctx context.Context) (*dirReader, error) {
 	case err == nil:
 	case ctx.Err() != nil:
 		return nil, err
-	case errors.Is(err, errNoDirReader) || c.alive(ctx):
+	case c.alive(ctx):
 		// Refused, or the channel failed while the connection lives on:
 		// this server will not serve it. Do not try again per listing.
+		// (A refusal is checked too: ProFTPD with SFTPMaxChannels 1
+		// refuses the channel and then ends the connection.)
 		l.mu.Lock()
 		l.off = err
 		l.mu.Unlock()
 		return nil, nil
+	case !errors.Is(err, errNoDirReader):
+		return nil, err // the connection was lost: the network, not the server's rule
 	default:
-		return nil, err
+		// The server refused the channel and ended the connection: a
+		// server that allows one channel only (ProFTPD's SFTPMaxChannels
+		// 1 answers "unknown channel type", then disconnects). The Pool
+		// marks the host and runs the call again on a new connection.
+		l.mu.Lock()
+		if l.killed == nil {
+			l.killed = err
+		}
+		l.mu.Unlock()
+		// A connection error, whatever the open returned (ProFTPD's refusal
+		// is an *ssh.OpenChannelError): the connection is gone.
+		return nil, &ConnectionError{Err: fmt.Errorf("%w when the directory reader opened its channel (%w)", errConnEnded, err)}
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -89,7 +89,7 @@ func localListing(t *testing.T, dir string) []string {
 
 // walkListing is the interop listing check: Walk of root through c must
 // equal the local tree.
-func walkListing(c *Client, root string) ([]string, error) {
+func walkListing(c Doer, root string) ([]string, error) {
 	var out []string
 	err := Walk(context.Background(), c, root, WalkOptions{Recursive: true}, func(l DirListing) error {
 		if l.Err != nil {

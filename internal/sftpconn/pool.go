@@ -55,6 +55,11 @@ type Pool struct {
 	failures int           // consecutive failed dials
 	retryAt  time.Time     // no dial before this after a failure
 	lastErr  error         // of the last failed dial
+	// noReader, once set, is why this host's connections list through
+	// pkg/sftp: opening the pipelined reader's channel ended a connection
+	// (see Do). keepReader (tests) never sets it.
+	noReader   error
+	keepReader bool
 }
 
 var _ Doer = (*Pool)(nil)
@@ -124,18 +129,39 @@ func (p *Pool) Do(ctx context.Context, fn func(*Client) error) (err error) {
 	}
 	defer func() { <-p.sem }()
 
+	// A server that allows one channel (ProFTPD with SFTPMaxChannels 1)
+	// ends the whole connection when the pipelined reader opens its own:
+	// the host is then marked (call), and fn runs again on a connection
+	// that lists through pkg/sftp. Bounded: each connection open before
+	// the mark can fail so once.
+	for attempt := 0; ; attempt++ {
+		retry, err := p.call(ctx, fn)
+		if !retry || attempt >= p.cfg.MaxConnections {
+			return err
+		}
+	}
+}
+
+// call is one attempt of Do; retry tells that fn failed only because the
+// reader's channel ended its connection, so fn may run again.
+func (p *Pool) call(ctx context.Context, fn func(*Client) error) (retry bool, err error) {
 	pc, err := p.acquire(ctx)
 	if err != nil {
-		return err
+		return false, err
 	}
-	defer func() { p.release(pc, err) }() // also on panic in fn
+	defer func() { retry = p.release(pc, err) }() // also on panic in fn
 	err = fn(pc.c)
 	var ce *ConnectionError
 	var te *RequestTimeoutError // names the host already
-	if IsConnectionError(err) && !errors.As(err, &ce) && !errors.As(err, &te) {
+	switch {
+	case errors.As(err, &ce):
+		if ce.Host == "" {
+			ce.Host = p.host // made by the Client, which does not know it
+		}
+	case IsConnectionError(err) && !errors.As(err, &te):
 		err = &ConnectionError{Host: p.host, Err: err}
 	}
-	return err
+	return false, err
 }
 
 // acquire returns the connection the call runs on, counted in flight.
@@ -269,6 +295,9 @@ func (p *Pool) dialOne(ctx context.Context) (*poolConn, error) {
 			discard = c
 			return nil, ErrPoolClosed
 		}
+		if p.noReader != nil {
+			c.lister.disable(p.noReader)
+		}
 		pc := &poolConn{c: c, dead: dead, inflight: 1}
 		p.conns = append(p.conns, pc)
 		p.failures, p.retryAt, p.lastErr = 0, time.Time{}, nil
@@ -297,13 +326,21 @@ func (p *Pool) dialOne(ctx context.Context) (*poolConn, error) {
 	return nil, nil
 }
 
-// release ends a call on pc; a connection error from fn drops pc.
-func (p *Pool) release(pc *poolConn, err error) {
+// release ends a call on pc; a connection error from fn drops pc. It
+// reports whether the error came from a connection that the reader's
+// channel open ended (the host is marked then, see markNoReaderLocked).
+func (p *Pool) release(pc *poolConn, err error) (readerKilled bool) {
 	p.mu.Lock()
 	pc.inflight--
 	if !pc.broken && (IsConnectionError(err) || pc.isDead()) {
 		p.log.Warn("dropping broken connection", zap.Error(err))
 		p.dropLocked(pc)
+	}
+	if IsConnectionError(err) && !p.keepReader && !p.closed {
+		if kerr := pc.c.lister.killedConn(); kerr != nil {
+			readerKilled = true
+			p.markNoReaderLocked(kerr)
+		}
 	}
 	closeNow := pc.broken && pc.inflight == 0
 	p.notifyLocked()
@@ -311,6 +348,25 @@ func (p *Pool) release(pc *poolConn, err error) {
 	if closeNow {
 		pc.close() //nolint:errcheck // it is broken already
 	}
+	return readerKilled
+}
+
+// markNoReaderLocked remembers that opening the pipelined reader's channel
+// ended a connection to this host: its connections, open and future, list
+// through pkg/sftp. Logged once per Pool. Only a refused channel followed
+// by the end of the connection counts (dirlister.go): a connection lost
+// with no refusal is the network, and stays a connection error.
+func (p *Pool) markNoReaderLocked(cause error) {
+	if p.noReader != nil {
+		return
+	}
+	p.noReader = fmt.Errorf("host %q ended the connection when a second SSH channel was opened: %w", p.host, cause)
+	for _, pc := range p.conns {
+		pc.c.lister.disable(p.noReader)
+	}
+	p.log.Warn(fmt.Sprintf("host %q ended the connection when the directory reader opened a second SSH channel "+
+		"(a server that allows one channel per connection, such as ProFTPD with SFTPMaxChannels 1); "+
+		"listing through the sftp session's own channel on this host from now on", p.host), zap.Error(cause))
 }
 
 // reapLocked drops connections whose SSH connection ended while idle and

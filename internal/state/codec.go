@@ -1,6 +1,7 @@
 package state
 
 import (
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -94,18 +95,21 @@ func eventID(watch string, n uint64) string { return fmt.Sprintf("%s-%012d", wat
 
 // record is the stored form of an outbox item or dead letter. The event's
 // own JSON drops OldRelPath (it is not part of the wire format), so it is
-// kept beside it.
+// kept beside it. Names that are not UTF-8 keep their bytes: the event's
+// JSON carries "<field>_b64" companions (event.B64), and OldRelPath has its
+// own. A record written before the companions existed decodes as it did.
 type record struct {
-	Step       int         `json:"step"`
-	Attempts   int         `json:"attempts"`
-	OldRelPath string      `json:"old_rel_path,omitempty"`
-	Reason     string      `json:"reason,omitempty"`
-	At         time.Time   `json:"at,omitzero"`
-	Event      event.Event `json:"event"`
+	Step          int         `json:"step"`
+	Attempts      int         `json:"attempts"`
+	OldRelPath    string      `json:"old_rel_path,omitempty"`
+	OldRelPathB64 string      `json:"old_rel_path_b64,omitempty"`
+	Reason        string      `json:"reason,omitempty"`
+	At            time.Time   `json:"at,omitzero"`
+	Event         event.Event `json:"event"`
 }
 
 func encodeRecord(r record) ([]byte, error) {
-	r.OldRelPath = r.Event.OldRelPath
+	r.OldRelPath, r.OldRelPathB64 = r.Event.OldRelPath, event.B64(r.Event.OldRelPath)
 	return json.Marshal(r)
 }
 
@@ -114,6 +118,56 @@ func decodeRecord(b []byte) (record, error) {
 	if err := json.Unmarshal(b, &r); err != nil {
 		return record{}, err
 	}
-	r.Event.OldRelPath = r.OldRelPath
+	old, err := event.FromB64("old_rel_path_b64", r.OldRelPath, r.OldRelPathB64)
+	if err != nil {
+		return record{}, err
+	}
+	r.OldRelPath, r.OldRelPathB64 = old, ""
+	r.Event.OldRelPath = old
 	return r, nil
+}
+
+// encodeDirs is the stored form of a list of directory rel paths
+// (Batch.BaselinePending): a JSON array of strings, as it always was, when
+// every path is UTF-8; else {"b64": [...]} with the standard base64 of each
+// path's bytes, so that no byte is lost.
+func encodeDirs(dirs []string) ([]byte, error) {
+	lossless := true
+	for _, d := range dirs {
+		lossless = lossless && event.B64(d) == ""
+	}
+	if lossless {
+		return json.Marshal(dirs)
+	}
+	enc := make([]string, len(dirs))
+	for i, d := range dirs {
+		enc[i] = base64.StdEncoding.EncodeToString([]byte(d))
+	}
+	return json.Marshal(struct {
+		B64 []string `json:"b64"`
+	}{enc})
+}
+
+// decodeDirs decodes either form encodeDirs writes.
+func decodeDirs(b []byte) ([]string, error) {
+	var dirs []string
+	if len(b) == 0 || b[0] != '{' {
+		err := json.Unmarshal(b, &dirs)
+		return dirs, err
+	}
+	var v struct {
+		B64 []string `json:"b64"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return nil, err
+	}
+	dirs = make([]string, len(v.B64))
+	for i, s := range v.B64 {
+		d, err := base64.StdEncoding.DecodeString(s)
+		if err != nil {
+			return nil, fmt.Errorf("directory %d: %w", i, err)
+		}
+		dirs[i] = string(d)
+	}
+	return dirs, nil
 }

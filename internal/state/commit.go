@@ -2,7 +2,6 @@ package state
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"time"
@@ -137,7 +136,7 @@ func (b *Batch) putMeta(root *bolt.Bucket) error {
 	if len(b.BaselinePending) == 0 {
 		return root.Delete([]byte(keyBasePend))
 	}
-	v, err := json.Marshal(b.BaselinePending)
+	v, err := encodeDirs(b.BaselinePending)
 	if err != nil {
 		return fmt.Errorf("%s key: %w", keyBasePend, err)
 	}

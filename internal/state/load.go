@@ -1,7 +1,6 @@
 package state
 
 import (
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -82,7 +81,7 @@ func (s *Store) LoadInto(watch string, l SnapshotLoader) (*Watch, error) {
 		w.Origin = string(b.root.Get([]byte(keyOrigin)))
 		w.EmitFirst = b.root.Get([]byte(keyEmitNext)) != nil
 		if v := b.root.Get([]byte(keyBasePend)); v != nil {
-			if err := json.Unmarshal(v, &w.BaselinePending); err != nil {
+			if w.BaselinePending, err = decodeDirs(v); err != nil {
 				return fmt.Errorf("%s key: %w: %w", keyBasePend, ErrCorrupt, err)
 			}
 		}

@@ -52,10 +52,24 @@ func (s *Server) Log() string {
 	return s.log.String() + string(b)
 }
 
+// ProFTPDOptions configure StartProFTPDWith.
+type ProFTPDOptions struct {
+	// MaxChannels, when positive, is SFTPMaxChannels: the SSH channels a
+	// client may have open at once. With 1, ProFTPD ends the whole
+	// connection when a client opens a second channel.
+	MaxChannels int
+}
+
 // StartProFTPD runs ProFTPD's mod_sftp for the test (password login of
 // sshdtest.TestUser; exec refused, as mod_sftp does) and stops it in
 // t.Cleanup.
 func StartProFTPD(t testing.TB) *Server {
+	t.Helper()
+	return StartProFTPDWith(t, ProFTPDOptions{})
+}
+
+// StartProFTPDWith is StartProFTPD configured by o.
+func StartProFTPDWith(t testing.TB, o ProFTPDOptions) *Server {
 	t.Helper()
 	bin := need(t, "proftpd", "proftpd-core proftpd-mod-crypto")
 	if _, err := os.Stat("/usr/lib/proftpd/mod_sftp.so"); err != nil {
@@ -95,6 +109,9 @@ func StartProFTPD(t testing.TB) *Server {
 			"SFTPHostKey " + filepath.Join(s.dir, "host_ed25519"),
 			"SFTPHostKey " + filepath.Join(s.dir, "host_rsa"),
 			"<Directory />", "AllowOverwrite on", "</Directory>",
+		}
+		if o.MaxChannels > 0 {
+			lines = append(lines, "SFTPMaxChannels "+strconv.Itoa(o.MaxChannels))
 		}
 		if err := os.WriteFile(conf, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
 			t.Fatalf("interop: %v", err)
