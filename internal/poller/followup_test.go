@@ -40,6 +40,9 @@ func TestRunFollowUpScanWhenDue(t *testing.T) {
 		items, err := store.Outbox(w.Name)
 		return err == nil && len(items) == 1 && items[0].Event.RelPath == "new"
 	})
+	// OnScan runs after the commit: the follow-up's call may come a moment
+	// after its create is in the outbox.
+	waitUntil(t, "the follow-up scan's end", func() bool { return nScans() >= 2 })
 	n := nScans()
 	if n != 2 {
 		t.Errorf("%d scans to deliver the create, want 2 (the first, one follow-up)", n)
