@@ -122,7 +122,8 @@ func (a *Admin) Status(_ context.Context, name string) (admin.Status, error) {
 			ps := l.poller.Status()
 			ws.Settling = ps.Settling
 			if ps.LastScan != nil {
-				last = ps.LastScan
+				sum := state.ScanSummary(*ps.LastScan)
+				last = &sum
 			}
 			if !ps.NextScan.IsZero() {
 				next := ps.NextScan.UTC()
@@ -383,7 +384,7 @@ func saveScanSummary(store *state.Store, watch string, p *poller.Poller, log *za
 	if st.LastScan == nil {
 		return
 	}
-	if err := store.PutScanSummary(watch, *st.LastScan); err != nil {
+	if err := store.PutScanSummary(watch, state.ScanSummary(*st.LastScan)); err != nil {
 		log.Warn("cannot store the last scan summary", zap.String("watch", watch), zap.Error(err))
 	}
 }
