@@ -18,11 +18,27 @@ import (
 	"github.com/sftpwatchd/sftpwatchd/internal/state"
 )
 
+// AdminStore is the part of the state the admin operations use; every
+// state backend has it (the backends' conformance suite,
+// internal/state/statetest, checks what these promise).
+type AdminStore interface {
+	Watches() ([]string, error)
+	Info(watch string) (state.WatchInfo, error)
+	Outbox(watch string) ([]state.Item, error)
+	DeadLetters(watch string) ([]state.DeadLetter, error)
+	RetryDeadLetter(watch, id string, fromStart bool) error
+	DiscardDeadLetter(watch, id string) error
+	ResetWatch(watch string, emit bool) error
+	DeleteWatch(watch string) error
+	// WriteTo writes a consistent backup copy of the whole state.
+	WriteTo(w io.Writer) (int64, error)
+}
+
 // Admin implements the admin operations over the state store and, when a
 // daemon runs, its running watches: the same code answers the admin socket
 // of `run` and the admin commands on a stopped daemon's state dir.
 type Admin struct {
-	store *state.Store
+	store AdminStore
 	log   *zap.Logger
 	d     *Daemon        // nil: no daemon runs
 	cfg   *config.Config // the config when no daemon runs
@@ -37,7 +53,7 @@ func (d *Daemon) Admin() *Admin {
 
 // LocalAdmin returns the admin operations over store alone, for a state
 // dir no daemon runs on; cfg names the configured watches.
-func LocalAdmin(cfg *config.Config, store *state.Store, log *zap.Logger) *Admin {
+func LocalAdmin(cfg *config.Config, store AdminStore, log *zap.Logger) *Admin {
 	if log == nil {
 		log = zap.NewNop()
 	}
