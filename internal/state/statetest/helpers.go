@@ -95,6 +95,17 @@ func (h *handle) dead(watch string) []state.DeadLetter {
 	return d
 }
 
+// progress records that e's steps before step finished, leaving local
+// path local, and that step then failed attempts times; it returns the
+// event as stored.
+func (h *handle) progress(e event.Event, local string, step, attempts int) event.Event {
+	h.t.Helper()
+	e.LocalPath = local
+	h.must("Advance", h.b.Advance(e.Watch, e.ID, step, e))
+	h.must("RecordAttempt", h.b.RecordAttempt(e.Watch, e.ID, attempts))
+	return e
+}
+
 // must fails the test on err.
 func (h *handle) must(what string, err error) {
 	h.t.Helper()

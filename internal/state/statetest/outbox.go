@@ -116,11 +116,8 @@ func testStepProgress(t *testing.T, open Open) {
 	h := start(t, open)
 	h.baseline("w")
 	evs := h.commit("w", change())
-	e := evs[1]
-	e.LocalPath = "/spool/b"
-	h.must("RecordAttempt", h.b.RecordAttempt("w", e.ID, 2))
-	h.must("Advance", h.b.Advance("w", e.ID, 2, e))
-	h.must("RecordAttempt", h.b.RecordAttempt("w", e.ID, 3))
+	h.must("RecordAttempt", h.b.RecordAttempt("w", evs[1].ID, 2))
+	e := h.progress(evs[1], "/spool/b", 2, 3)
 	h.crash()
 	it := h.outbox("w")[1]
 	if it.Step != 2 || it.Attempts != 3 || it.Event.LocalPath != "/spool/b" || it.Event.ID != e.ID {
@@ -137,18 +134,14 @@ func testStepProgress(t *testing.T, open Open) {
 		t.Fatal("Advance with an event carrying another ID was accepted")
 	}
 	missing := "w-000000999999"
-	for name, err := range map[string]error{
+	wantNotFound(t, map[string]error{
 		"Advance":                h.b.Advance("w", missing, 1, event.Event{ID: missing}),
 		"RecordAttempt":          h.b.RecordAttempt("w", missing, 1),
 		"Done":                   h.b.Done("w", missing),
 		"DeadLetter":             h.b.DeadLetter("w", missing, "x", t0),
 		"Done of a malformed ID": h.b.Done("w", "nope"),
 		"Done of another watch":  h.b.Done("v", e.ID),
-	} {
-		if !errors.Is(err, state.ErrNotFound) {
-			t.Errorf("%s of an unknown event: %v, want ErrNotFound", name, err)
-		}
-	}
+	})
 	sameDump(t, "after refused writes", h.dump(), before)
 }
 
@@ -160,10 +153,7 @@ func testDeadLetters(t *testing.T, open Open) {
 	h := start(t, open)
 	h.baseline("w")
 	evs := h.commit("w", change())
-	e := evs[0]
-	e.LocalPath = "/spool/a"
-	h.must("Advance", h.b.Advance("w", e.ID, 1, e))
-	h.must("RecordAttempt", h.b.RecordAttempt("w", e.ID, 4))
+	e := h.progress(evs[0], "/spool/a", 1, 4)
 	h.must("DeadLetter", h.b.DeadLetter("w", e.ID, "boom", t0))
 	h.crash()
 	dead := h.dead("w")
@@ -200,15 +190,11 @@ func testDeadLetters(t *testing.T, open Open) {
 	if len(h.dead("w")) != 0 || slices.Contains(ids(h.outbox("w")), e.ID) {
 		t.Fatal("a discarded dead letter is still stored")
 	}
-	for name, err := range map[string]error{
+	wantNotFound(t, map[string]error{
 		"DiscardDeadLetter":                         h.b.DiscardDeadLetter("w", e.ID),
 		"RetryDeadLetter":                           h.b.RetryDeadLetter("w", e.ID, false),
 		"RetryDeadLetter of an event in the outbox": h.b.RetryDeadLetter("w", evs[1].ID, false),
-	} {
-		if !errors.Is(err, state.ErrNotFound) {
-			t.Errorf("%s: %v, want ErrNotFound", name, err)
-		}
-	}
+	})
 }
 
 // testIDSequence: event IDs name their watch, increase in commit order and
@@ -253,11 +239,7 @@ func testIDSequence(t *testing.T, open Open) {
 // forgets everything of one watch and nothing of another.
 func testResetAndDelete(t *testing.T, open Open) {
 	h := start(t, open)
-	h.baseline("w")
-	h.baseline("v")
-	evs := h.commit("w", change())
-	h.must("DeadLetter", h.b.DeadLetter("w", evs[0].ID, "x", t0))
-	h.must("MarkSelfRemoved", h.b.MarkSelfRemoved("w", "c"))
+	h.populate()
 	other := h.dump().Of["v"]
 
 	h.must("ResetSnapshot", h.b.ResetSnapshot("w"))
@@ -307,11 +289,7 @@ func testResetAndDelete(t *testing.T, open Open) {
 // backend held.
 func testBackup(t *testing.T, open Open) {
 	h := start(t, open)
-	h.baseline("w")
-	h.baseline("v")
-	evs := h.commit("w", change())
-	h.must("DeadLetter", h.b.DeadLetter("w", evs[2].ID, "x", t0))
-	h.must("PutScanSummary", h.b.PutScanSummary("v", state.ScanSummary{Time: t0, Result: "partial", Error: "e"}))
+	h.populate()
 	want := h.dump()
 
 	var buf bytes.Buffer
@@ -325,4 +303,27 @@ func testBackup(t *testing.T, open Open) {
 	c := &handle{t: t, open: open, dir: dir, b: open(t, dir)}
 	defer c.b.Close()
 	sameDump(t, "the backup copy", c.dump(), want)
+}
+
+// wantNotFound checks that every call (named by its key) of an event the
+// store does not hold there gave ErrNotFound.
+func wantNotFound(t *testing.T, calls map[string]error) {
+	t.Helper()
+	for name, err := range calls {
+		if !errors.Is(err, state.ErrNotFound) {
+			t.Errorf("%s of an event not there: %v, want ErrNotFound", name, err)
+		}
+	}
+}
+
+// populate gives watches w and v some of everything: snapshots, pending,
+// a self-removed marker, events waiting, a dead letter, a scan summary.
+func (h *handle) populate() {
+	h.t.Helper()
+	h.baseline("w")
+	h.baseline("v")
+	evs := h.commit("w", change())
+	h.must("DeadLetter", h.b.DeadLetter("w", evs[0].ID, "x", t0))
+	h.must("MarkSelfRemoved", h.b.MarkSelfRemoved("w", "c"))
+	h.must("PutScanSummary", h.b.PutScanSummary("v", state.ScanSummary{Time: t0, Result: "partial", Error: "e"}))
 }
