@@ -86,9 +86,9 @@ type Batch struct {
 
 // ScanSummary is what one scan did, for `status`.
 type ScanSummary struct {
-	Time     time.Time     `json:"time"`
-	Result   string        `json:"result"`
-	Duration time.Duration `json:"duration"`
-	Entries  int           `json:"entries"`
-	Error    string        `json:"error,omitempty"`
+	Time     time.Time
+	Result   string // ok | partial | error
+	Duration time.Duration
+	Entries  int    // entries in the snapshot after the scan
+	Error    string // why it failed or was partial
 }
