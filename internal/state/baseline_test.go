@@ -7,6 +7,8 @@ import (
 	"slices"
 	"testing"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/sftpwatchd/sftpwatchd/internal/diff"
 )
 
@@ -137,5 +139,30 @@ func TestCommitStreamInParts(t *testing.T) {
 	bad := func(yield func(string, diff.Entry) bool) { yield("x", diff.Entry{Type: diff.Other + 1}) }
 	if _, err := s.Commit("w", Batch{Stream: bad}); !errors.Is(err, errBadEntryType) {
 		t.Fatalf("a bad streamed entry: %v, want errBadEntryType", err)
+	}
+}
+
+// TestCommitStreamTransactions: a streamed baseline of n entries takes
+// ceil(n/part) transactions: a full part is written only when more entries
+// follow, so the last part (1 to part entries) goes with the commit.
+func TestCommitStreamTransactions(t *testing.T) {
+	s := openT(t, t.TempDir())
+	s.baselinePart = 10
+	txID := func() (id int) {
+		_ = s.db.View(func(tx *bolt.Tx) error { id = tx.ID(); return nil })
+		return id
+	}
+	for i, n := range []int{1, 10, 11, 20, 21} {
+		tree := diff.Snapshot{}
+		for j := range n {
+			tree[fmt.Sprintf("f%03d", j)] = diff.Entry{Type: diff.File, MTime: 1}
+		}
+		before := txID()
+		if _, err := s.Commit(fmt.Sprintf("w%d", i), Batch{Stream: maps.All(tree)}); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := txID()-before, (n+9)/10; got != want {
+			t.Errorf("a baseline of %d entries in parts of 10: %d write transactions, want %d", n, got, want)
+		}
 	}
 }
