@@ -18,11 +18,27 @@ import (
 	"github.com/sftpwatchd/sftpwatchd/internal/state"
 )
 
+// AdminStore is the part of the state the admin operations use; every
+// state backend has it (the backends' conformance suite,
+// internal/state/statetest, checks what these promise).
+type AdminStore interface {
+	Watches() ([]string, error)
+	Info(watch string) (state.WatchInfo, error)
+	Outbox(watch string) ([]state.Item, error)
+	DeadLetters(watch string) ([]state.DeadLetter, error)
+	RetryDeadLetter(watch, id string, fromStart bool) error
+	DiscardDeadLetter(watch, id string) error
+	ResetWatch(watch string, emit bool) error
+	DeleteWatch(watch string) error
+	// WriteTo writes a consistent backup copy of the whole state.
+	WriteTo(w io.Writer) (int64, error)
+}
+
 // Admin implements the admin operations over the state store and, when a
 // daemon runs, its running watches: the same code answers the admin socket
 // of `run` and the admin commands on a stopped daemon's state dir.
 type Admin struct {
-	store *state.Store
+	store AdminStore
 	log   *zap.Logger
 	d     *Daemon        // nil: no daemon runs
 	cfg   *config.Config // the config when no daemon runs
@@ -37,7 +53,7 @@ func (d *Daemon) Admin() *Admin {
 
 // LocalAdmin returns the admin operations over store alone, for a state
 // dir no daemon runs on; cfg names the configured watches.
-func LocalAdmin(cfg *config.Config, store *state.Store, log *zap.Logger) *Admin {
+func LocalAdmin(cfg *config.Config, store AdminStore, log *zap.Logger) *Admin {
 	if log == nil {
 		log = zap.NewNop()
 	}
@@ -122,7 +138,8 @@ func (a *Admin) Status(_ context.Context, name string) (admin.Status, error) {
 			ps := l.poller.Status()
 			ws.Settling = ps.Settling
 			if ps.LastScan != nil {
-				last = ps.LastScan
+				sum := state.ScanSummary(*ps.LastScan)
+				last = &sum
 			}
 			if !ps.NextScan.IsZero() {
 				next := ps.NextScan.UTC()
@@ -383,7 +400,7 @@ func saveScanSummary(store *state.Store, watch string, p *poller.Poller, log *za
 	if st.LastScan == nil {
 		return
 	}
-	if err := store.PutScanSummary(watch, *st.LastScan); err != nil {
+	if err := store.PutScanSummary(watch, state.ScanSummary(*st.LastScan)); err != nil {
 		log.Warn("cannot store the last scan summary", zap.String("watch", watch), zap.Error(err))
 	}
 }

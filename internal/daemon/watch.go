@@ -134,7 +134,7 @@ func buildWatch(w config.Watch, host config.Host, pool *sftpconn.Pool, d Deps) (
 	wt.poller = poller.New(poller.Options{
 		Watch:   w,
 		Lister:  lister,
-		Store:   d.Store,
+		Store:   pollerStore{d.Store},
 		Logger:  log,
 		Metrics: d.Metrics,
 		Notify:  func() { disp.Notify() },

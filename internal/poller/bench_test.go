@@ -207,7 +207,7 @@ func BenchmarkRescanOpenSSH(b *testing.B) {
 			}
 			w := baseWatch()
 			w.Path = root
-			p := poller.New(poller.Options{Watch: w, Lister: lister, Store: openStore(b)})
+			p := poller.New(poller.Options{Watch: w, Lister: lister, Store: poller.StateStore{Store: openStore(b)}})
 			ctx := context.Background()
 			for range 2 { // baseline, then a warm-up rescan
 				if out, err := p.ScanOnce(ctx, false); err != nil || out.Result != poller.ResultOK || len(out.Events) != 0 {

@@ -15,7 +15,7 @@ import (
 // the lister and everything else are not part of it: the sftp and find
 // listers cover the same entries (find prunes by depth on the server and by
 // exclude in the poller, exactly as the SFTP walk does). Its JSON form is
-// stored with the snapshot (state.Watch.Filter), so that after a change the
+// stored with the snapshot (Stored.Filter), so that after a change the
 // poller knows exactly which entries the old settings covered.
 type coverage struct {
 	Include        []string `json:"include,omitempty"`

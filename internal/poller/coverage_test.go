@@ -8,7 +8,6 @@ import (
 	"github.com/sftpwatchd/sftpwatchd/internal/config"
 	"github.com/sftpwatchd/sftpwatchd/internal/diff"
 	"github.com/sftpwatchd/sftpwatchd/internal/poller"
-	"github.com/sftpwatchd/sftpwatchd/internal/state"
 )
 
 // tree writes the files of a small tree for the coverage tests.
@@ -122,7 +121,7 @@ func TestStateWithoutFilter(t *testing.T) {
 	h := newHarness(t, w)
 	h.tree(t, "a", "b")
 	file := diff.Entry{Type: diff.File, Size: 1, MTime: baseTime.Unix(), Mode: 0o644}
-	if _, err := h.store.Commit("w", state.Batch{Set: diff.Snapshot{"a": file, "b": file}}); err != nil {
+	if _, err := h.store.Commit("w", poller.Batch{Set: diff.Snapshot{"a": file, "b": file}}); err != nil {
 		t.Fatal(err)
 	}
 	h.scanExpect(t, poller.ResultOK)

@@ -263,7 +263,7 @@ func TestDeltaScansKeepSnapshot(t *testing.T) {
 	tree := memTree{}
 	dirs := []string{"a", "b", "a/c"}
 	w := config.Watch{Name: "w", Path: "/", Recursive: true, Initial: "baseline"}
-	p := New(Options{Watch: w, Lister: tree, Store: store})
+	p := New(Options{Watch: w, Lister: tree, Store: StateStore{Store: store}})
 	for scan := range 60 {
 		for range 1 + r.IntN(20) {
 			switch r.IntN(5) {
@@ -306,20 +306,21 @@ func TestDeltaScansKeepSnapshot(t *testing.T) {
 
 // failingCommit is a real store whose Commit fails while fail is set.
 type failingCommit struct {
-	*state.Store
+	StateStore
 	fail bool
 }
 
-func (f *failingCommit) Commit(watch string, b state.Batch) ([]event.Event, error) {
+func (f *failingCommit) Commit(watch string, b Batch) ([]event.Event, error) {
 	if f.fail {
 		return nil, errors.New("injected commit failure")
 	}
-	return f.Store.Commit(watch, b)
+	return f.StateStore.Commit(watch, b)
 }
 
-// TestBaselineInParts writes a baseline in several transactions; a baseline
-// whose last transaction failed leaves parts behind, and the next baseline
-// (after the tree changed) removes what is gone.
+// TestBaselineInParts: a baseline whose commit failed may leave parts of
+// it stored (a store writes a large baseline in several transactions, see
+// state's TestCommitStreamInParts), and the next baseline (after the tree
+// changed) removes what is gone.
 func TestBaselineInParts(t *testing.T) {
 	store, err := state.Open(t.TempDir(), state.Options{})
 	if err != nil {
@@ -330,20 +331,24 @@ func TestBaselineInParts(t *testing.T) {
 	for i := range 25 {
 		tree[fmt.Sprintf("f%02d", i)] = diff.Entry{Type: diff.File, Size: int64(i), MTime: 1, Mode: 0o644}
 	}
-	fs := &failingCommit{Store: store, fail: true}
+	fs := &failingCommit{StateStore: StateStore{Store: store}, fail: true}
 	w := config.Watch{Name: "w", Path: "/", Recursive: true, Initial: "baseline"}
 	p := New(Options{Watch: w, Lister: tree, Store: fs})
-	p.baselinePart = 10
 
 	if _, err := p.ScanOnce(context.Background(), false); err == nil {
 		t.Fatal("the failing commit was not reported")
+	}
+	// What the failed commit's first parts left behind.
+	keys := slices.Sorted(maps.Keys(tree))[:20]
+	if err := store.PutSnapshot("w", diff.Snapshot(tree), keys); err != nil {
+		t.Fatal(err)
 	}
 	stored, err := store.Load("w")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if stored.Initialized || len(stored.Snapshot) != 20 {
-		t.Fatalf("after the failed last part: initialized %v, %d entries stored, want false, 20",
+		t.Fatalf("after the failed commit: initialized %v, %d entries stored, want false, 20",
 			stored.Initialized, len(stored.Snapshot))
 	}
 

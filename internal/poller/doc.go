@@ -4,4 +4,8 @@
 // changes and the resulting events in one transaction (Store.Commit) before
 // anyone may act on them. It does not know what actions do with events; it
 // only tells a Notifier that new ones were committed.
+//
+// It does not know the state backend either: Store (store.go) is declared
+// here in the poller's own types, and a baseline goes to Commit as a stream
+// (Batch.Stream) that the backend writes as it must.
 package poller

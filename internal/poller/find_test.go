@@ -171,7 +171,7 @@ func TestFindListerPermissionDenied(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := poller.New(poller.Options{Watch: w, Lister: lister, Store: store,
+	p := poller.New(poller.Options{Watch: w, Lister: lister, Store: poller.StateStore{Store: store},
 		Metrics: metrics.New(prometheus.NewRegistry(), "test"), Notify: func() {}})
 	ctx := context.Background()
 	scan := func(result string, wantEvents ...string) poller.Outcome {

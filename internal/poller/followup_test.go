@@ -29,7 +29,7 @@ func TestRunFollowUpScanWhenDue(t *testing.T) {
 	store := openStore(t)
 	var mu sync.Mutex
 	scans := 0
-	p := poller.New(poller.Options{Watch: w, Lister: f.lister(), Store: store,
+	p := poller.New(poller.Options{Watch: w, Lister: f.lister(), Store: poller.StateStore{Store: store},
 		OnScan: func(string, time.Time) { mu.Lock(); scans++; mu.Unlock() }})
 	nScans := func() int { mu.Lock(); defer mu.Unlock(); return scans }
 	ctx, cancel := context.WithCancel(context.Background())

@@ -184,12 +184,16 @@ type countingStore struct {
 
 var _ poller.Store = (*countingStore)(nil)
 
-func (c *countingStore) Commit(watch string, b state.Batch) ([]event.Event, error) {
+func (c *countingStore) LoadInto(watch string, l poller.SnapshotLoader) (*poller.Stored, error) {
+	return poller.StateStore{Store: c.Store}.LoadInto(watch, l)
+}
+
+func (c *countingStore) Commit(watch string, b poller.Batch) ([]event.Event, error) {
 	c.commits.Add(1)
 	if c.failNext.CompareAndSwap(true, false) || c.failing.Load() {
 		return nil, errInjected
 	}
-	return c.Store.Commit(watch, b)
+	return poller.StateStore{Store: c.Store}.Commit(watch, b)
 }
 
 // clock is an injectable scan clock.

@@ -3,7 +3,6 @@ package poller
 import (
 	"context"
 	"fmt"
-	"iter"
 	"maps"
 	"path"
 	"slices"
@@ -17,15 +16,7 @@ import (
 	"github.com/sftpwatchd/sftpwatchd/internal/event"
 	"github.com/sftpwatchd/sftpwatchd/internal/metrics"
 	"github.com/sftpwatchd/sftpwatchd/internal/snapshot"
-	"github.com/sftpwatchd/sftpwatchd/internal/state"
 )
-
-// Store is the part of the state store a poller uses.
-type Store interface {
-	LoadInto(watch string, l state.SnapshotLoader) (*state.Watch, error)
-	Commit(watch string, b state.Batch) ([]event.Event, error)
-	ResetSnapshot(watch string) error
-}
 
 // Options configure a Poller.
 type Options struct {
@@ -55,12 +46,10 @@ type Poller struct {
 	lastStateLog time.Time
 	suppressed   int
 
-	baselinePart int // snapshot entries per transaction of a large baseline
-
 	trigger chan struct{} // ScanNow: Run scans at once
 
 	statusMu sync.Mutex
-	lastScan *state.ScanSummary
+	lastScan *ScanSummary
 	nextScan time.Time
 
 	mu          sync.Mutex // guards the in-memory copy of the stored state
@@ -90,7 +79,7 @@ func New(opt Options) *Poller {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	return &Poller{opt: opt, log: opt.Logger.With(zap.String("watch", opt.Watch.Name)), baselinePart: baselinePart,
+	return &Poller{opt: opt, log: opt.Logger.With(zap.String("watch", opt.Watch.Name)),
 		trigger: make(chan struct{}, 1)}
 }
 
@@ -303,19 +292,8 @@ func (p *Poller) scanAt(ctx context.Context, dryRun bool, start time.Time) (Outc
 	}
 	fc := p.meta.change
 	if !res.Empty() || !p.initialized || q.changed || p.meta != (metaChange{}) {
-		set := res.Set
-		if d.fresh != nil {
-			d.fresh.Trim() // before the parts add to the heap
-			set, err = p.writeBaselineParts(d.fresh.Len(), d.fresh.All())
-		} else if baseline {
-			set, err = p.writeBaselineParts(len(res.Set), maps.All(res.Set))
-		}
-		if err != nil {
-			p.loaded = false // parts may be stored: reload before the next baseline
-			return p.commitFailed(start, err)
-		}
-		b := state.Batch{
-			Set:                 set,
+		b := Batch{
+			Set:                 res.Set,
 			Removed:             res.Removed,
 			PendingSet:          res.PendingSet,
 			PendingRemoved:      res.PendingRemoved,
@@ -325,6 +303,14 @@ func (p *Poller) scanAt(ctx context.Context, dryRun bool, start time.Time) (Outc
 			Origin:              p.meta.origin,
 			BaselinePending:     q.basePending,
 			SetBaselinePending:  q.changed,
+		}
+		// A baseline goes as a stream: the store may write a large one in
+		// parts.
+		if d.fresh != nil {
+			d.fresh.Trim() // before the parts add to the heap
+			b.Set, b.Stream = nil, d.fresh.All()
+		} else if baseline {
+			b.Set, b.Stream = nil, maps.All(res.Set)
 		}
 		if fc != nil {
 			b.Removed = append(slices.Clone(b.Removed), fc.dropped...)
@@ -478,48 +464,6 @@ func (p *Poller) logStateError(err error) {
 	p.log.Error("scan not committed: it emits nothing until a later scan commits", zap.Error(err),
 		zap.Int("not_logged_since_last", p.suppressed))
 	p.lastStateLog, p.suppressed = now, 0
-}
-
-// snapshotWriter is implemented by stores that can write a large baseline
-// in several transactions (*state.Store).
-type snapshotWriter interface {
-	PutSnapshot(watch string, set diff.Snapshot, keys []string) error
-}
-
-// baselinePart is how many snapshot entries one transaction of a baseline
-// writes: bbolt holds every page a transaction touches in memory until it
-// commits, so a baseline of millions of entries in one transaction would
-// need hundreds of megabytes at once. A part of 25,000 entries holds a few
-// MB (its map and its transaction's pages) for one fsync: measured on the
-// 1,000,000-entry bench, 100,000 per part added ~40 MB to the baseline's
-// live heap.
-const baselinePart = 25_000
-
-// writeBaselineParts writes all but the last baselinePart of the n entries
-// of a large baseline with PutSnapshot, a part per transaction, and returns
-// the rest for the Commit that marks the watch initialized. If the daemon
-// dies in between, the watch is still not initialized and the next scan is a
-// baseline again, which removes the stored keys that are gone.
-func (p *Poller) writeBaselineParts(n int, all iter.Seq2[string, diff.Entry]) (diff.Snapshot, error) {
-	sw, ok := p.opt.Store.(snapshotWriter)
-	part := p.baselinePart
-	if !ok {
-		part = n
-	}
-	set := make(diff.Snapshot, min(n, part))
-	for k, e := range all {
-		set[k] = e
-		if len(set) < part || n <= part {
-			continue
-		}
-		keys := slices.Sorted(maps.Keys(set)) // in key order: fewer pages touched
-		if err := sw.PutSnapshot(p.opt.Watch.Name, set, keys); err != nil {
-			return nil, err
-		}
-		n -= part
-		clear(set)
-	}
-	return set, nil
 }
 
 func compareOptions(w config.Watch) diff.Options {

@@ -662,7 +662,7 @@ func TestRun(t *testing.T) {
 	var mu sync.Mutex
 	var scans []time.Time
 	p := poller.New(poller.Options{
-		Watch: w, Lister: f.lister(), Store: store,
+		Watch: w, Lister: f.lister(), Store: poller.StateStore{Store: store},
 		OnScan: func(result string, at time.Time) {
 			mu.Lock()
 			defer mu.Unlock()

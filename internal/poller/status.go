@@ -1,15 +1,11 @@
 package poller
 
-import (
-	"time"
-
-	"github.com/sftpwatchd/sftpwatchd/internal/state"
-)
+import "time"
 
 // Status is what a running poller knows about its watch, for `status`.
 type Status struct {
 	// LastScan is the last finished scan; nil before the first.
-	LastScan *state.ScanSummary
+	LastScan *ScanSummary
 	// NextScan is when Run starts the next scan; zero when Run does not
 	// run (or has not scheduled one yet).
 	NextScan time.Time
@@ -37,7 +33,7 @@ func (p *Poller) Status() Status {
 func (p *Poller) noteScan(result string, start, end time.Time, entries int, err error) {
 	p.statusMu.Lock()
 	defer p.statusMu.Unlock()
-	sum := &state.ScanSummary{Time: end.UTC(), Result: result, Duration: end.Sub(start), Entries: entries}
+	sum := &ScanSummary{Time: end.UTC(), Result: result, Duration: end.Sub(start), Entries: entries}
 	if entries < 0 {
 		sum.Entries = 0
 		if p.lastScan != nil {
@@ -64,7 +60,7 @@ func (p *Poller) ScanNow() {
 }
 
 // Reset runs reset (which changes the watch's stored state, e.g.
-// state.Store.ResetWatch) between two scans and makes the next scan load
+// the state's ResetWatch) between two scans and makes the next scan load
 // the state again: a running watch takes the reset at its next scan.
 func (p *Poller) Reset(reset func() error) error {
 	p.scanMu.Lock()

@@ -3,6 +3,7 @@ package state
 import (
 	"encoding/binary"
 	"fmt"
+	"iter"
 	"slices"
 	"time"
 
@@ -30,13 +31,19 @@ type Batch struct {
 	// set (an empty list removes it).
 	BaselinePending    []string
 	SetBaselinePending bool
+	// Stream holds more entries to set, as a sequence (a baseline's whole
+	// tree, without a second copy of it in a map). For a watch that is not
+	// initialized, Commit writes them in parts of baselinePart entries, a
+	// transaction each (see PutSnapshot), and the last part with the rest of
+	// the batch; for an initialized watch, all in the one transaction.
+	Stream iter.Seq2[string, diff.Entry]
 }
 
 // Empty reports whether b changes nothing.
 func (b *Batch) Empty() bool {
 	return len(b.Set) == 0 && len(b.Removed) == 0 && len(b.PendingSet) == 0 &&
 		len(b.PendingRemoved) == 0 && len(b.SelfRemovedConsumed) == 0 && len(b.Events) == 0 &&
-		b.Filter == "" && b.Origin == "" && !b.SetBaselinePending
+		b.Filter == "" && b.Origin == "" && !b.SetBaselinePending && b.Stream == nil
 }
 
 // Commit applies one scan's changes to watch and appends its events to the
@@ -65,6 +72,14 @@ func (s *Store) Commit(watch string, b Batch) ([]event.Event, error) {
 		}
 	}
 
+	var rest diff.Snapshot
+	if b.Stream != nil {
+		var err error
+		if rest, err = s.putStream(watch, b.Stream); err != nil {
+			return nil, fmt.Errorf("commit watch %q to %q: %w", watch, s.path, err)
+		}
+	}
+
 	events := slices.Clone(b.Events)
 	err := s.update("commit", func(tx *bolt.Tx) error {
 		w, err := ensureWatch(tx, watch)
@@ -72,6 +87,9 @@ func (s *Store) Commit(watch string, b Batch) ([]event.Event, error) {
 			return err
 		}
 		if err := putEntries(w.snap, "snapshot", b.Removed, b.Set, appendEntry); err != nil {
+			return err
+		}
+		if err := putEntries(w.snap, "snapshot", nil, rest, appendEntry); err != nil {
 			return err
 		}
 		if err := putEntries(w.pending, "pending", b.PendingRemoved, b.PendingSet, appendPending); err != nil {

@@ -36,5 +36,9 @@
 //
 // The package must not know about SFTP, HTTP, or what actions do. bbolt
 // types stay out of its exported API so that another backend (PostgreSQL)
-// can implement the same consumer interfaces.
+// can implement the same consumer interfaces (poller.Store, dispatch.Store,
+// daemon.AdminStore); what every backend must keep is checked by one
+// conformance suite, internal/state/statetest, run here against bbolt
+// (conformance_test.go). A large baseline comes to Commit as a stream
+// (Batch.Stream) and is written in parts here (baseline.go).
 package state

@@ -67,6 +67,9 @@ type Store struct {
 	// commitHook, when set (tests only), runs inside Commit's transaction
 	// after every write; an error from it must roll everything back.
 	commitHook func() error
+	// baselinePart, when set (tests only), replaces the package's
+	// baselinePart.
+	baselinePart int
 }
 
 // Open opens (creating if needed) the state in dir and takes its lock. The
