@@ -74,12 +74,17 @@ func (f *fixture) host(name, addr, user string) string {
 // 100ms, its events appended to out/name by an exec action; extra are
 // more keys, each line indented by four spaces.
 func (f *fixture) watch(name, host, extra string) string {
+	return f.watchActions(name, host, extra,
+		fmt.Sprintf("      - {type: exec, command: [sh, -c, 'cat >> \"$0\"; echo >> \"$0\"', %q]}\n", filepath.Join(f.out, name)))
+}
+
+// watchActions is watch with the given actions: list entries.
+func (f *fixture) watchActions(name, host, extra, actions string) string {
 	if err := os.MkdirAll(filepath.Join(f.remote, name), 0o755); err != nil {
 		f.t.Fatal(err)
 	}
-	return fmt.Sprintf("  - name: %s\n    host: %s\n    path: /%s\n    interval: 100ms\n    settle: 0s\n    types: [file]\n%s"+
-		"    actions:\n      - {type: exec, command: [sh, -c, 'cat >> \"$0\"; echo >> \"$0\"', %q]}\n",
-		name, host, name, extra, filepath.Join(f.out, name))
+	return fmt.Sprintf("  - name: %s\n    host: %s\n    path: /%s\n    interval: 100ms\n    settle: 0s\n    types: [file]\n%s    actions:\n%s",
+		name, host, name, extra, actions)
 }
 
 // config parses a config of the given hosts: and watches: entries.
