@@ -88,6 +88,7 @@ func hangingSteps() []hangingStep {
 						t.Fatal(err)
 					}
 				}
+				// The download's first request reached the server.
 				_, err := os.Stat(passed)
 				return err == nil && f.srv.Requests() > at
 			}
@@ -106,23 +107,25 @@ func hangingSteps() []hangingStep {
 
 // TestStopWithHangingStep: Stop with a step in flight that does not return
 // by itself waits shutdown_timeout for it, then cancels the step's context
-// and closes the pools, and returns within shutdown_timeout + stopGrace;
-// the event stays in the outbox (delivered after a restart), and every
-// goroutine the daemon started ends.
+// and closes the pools, and returns well within shutdown_timeout +
+// stopGrace; the event stays in the outbox (delivered after a restart),
+// and every goroutine the daemon started ends.
 func TestStopWithHangingStep(t *testing.T) {
 	const timeout = 500 * time.Millisecond
 	for _, tc := range hangingSteps() {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t)
 			actions, inFlight, cancelled, after := tc.setup(t, f)
-			cfg := f.config(timeout, f.host("h1", "", "u1"), f.watchActions("a", "h1", "", actions))
+			// One scan, which emits f.csv: afterwards only the step talks
+			// to the server.
+			w := strings.Replace(f.watchActions("a", "h1", "    initial: emit\n", actions), "interval: 100ms", "interval: 1h", 1)
+			cfg := f.config(timeout, f.host("h1", "", "u1"), w)
+			f.put("a/f.csv")
 			base := runtime.NumGoroutine()
 			if err := f.d.Start(cfg); err != nil {
 				t.Fatalf("Start: %v", err)
 			}
-			eventually(t, 10*time.Second, "watch a baselines", func() bool { return f.scanCount("a") > 0 })
-			f.put("a/f.csv")
-			eventually(t, 10*time.Second, "the step is in flight", inFlight)
+			eventually(t, 15*time.Second, "the step is in flight", inFlight)
 			pools := f.snapshot().pools
 
 			start := time.Now()
@@ -135,12 +138,14 @@ func TestStopWithHangingStep(t *testing.T) {
 			if took < timeout {
 				t.Errorf("Stop took %v: the step did not get shutdown_timeout (%v)", took, timeout)
 			}
-			if took > timeout+stopGrace {
-				t.Errorf("Stop took %v, more than shutdown_timeout + stopGrace (%v)", took, timeout+stopGrace)
+			// Each of these steps ends once its context is cancelled or its
+			// pool closed: Stop must not need stopGrace (the bound it keeps
+			// for steps that ignore both).
+			if limit := timeout + stopGrace/2; took > limit {
+				t.Errorf("Stop took %v, more than shutdown_timeout + %v: the step was not cut off at shutdown_timeout", took, limit-timeout)
 			}
-			if !cancelled() {
-				t.Error("the step's context was not cancelled")
-			}
+			// The far side of the step may learn of it a little later.
+			eventually(t, 2*time.Second, "the far side of the step sees it cancelled", cancelled)
 			if w := f.d.Watches(); len(w) != 0 {
 				t.Errorf("watches %v still listed after Stop", w)
 			}
