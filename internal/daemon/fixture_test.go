@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -205,4 +206,19 @@ func canceledCtx() context.Context {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	return ctx
+}
+
+// sleepingExec is an exec action that never returns by itself, and the pid
+// of its latest run (0 before the first). In config syntax $$ is a $.
+func sleepingExec(t *testing.T) (actions string, pid func() int) {
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	actions = fmt.Sprintf("      - {type: exec, command: [sh, -c, 'echo $$$$ > \"$0.tmp\" && mv \"$0.tmp\" \"$0\"; exec sleep 1000', %q], timeout: 1h}\n", pidFile)
+	return actions, func() int {
+		b, err := os.ReadFile(pidFile)
+		if err != nil {
+			return 0
+		}
+		n, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+		return n
+	}
 }

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -31,19 +30,11 @@ func hangingSteps() []hangingStep {
 	return []hangingStep{{
 		name: "exec that sleeps",
 		setup: func(t *testing.T, f *fixture) (string, func() bool, func() bool, func()) {
-			pidFile := filepath.Join(t.TempDir(), "pid")
-			actions := fmt.Sprintf("      - {type: exec, command: [sh, -c, 'echo $$$$ > \"$0.tmp\" && mv \"$0.tmp\" \"$0\"; exec sleep 1000', %q], timeout: 1h}\n", pidFile)
-			pid := 0
-			inFlight := func() bool {
-				b, err := os.ReadFile(pidFile)
-				if err != nil {
-					return false
-				}
-				pid, err = strconv.Atoi(strings.TrimSpace(string(b)))
-				return err == nil
-			}
+			actions, pid := sleepingExec(t)
+			var first int
+			inFlight := func() bool { first = pid(); return first != 0 }
 			// The command was killed (and reaped): its pid is gone.
-			cancelled := func() bool { return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) }
+			cancelled := func() bool { return errors.Is(syscall.Kill(first, 0), syscall.ESRCH) }
 			return actions, inFlight, cancelled, nil
 		},
 	}, {
