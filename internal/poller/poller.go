@@ -489,10 +489,9 @@ type snapshotWriter interface {
 // baselinePart is how many snapshot entries one transaction of a baseline
 // writes: bbolt holds every page a transaction touches in memory until it
 // commits, so a baseline of millions of entries in one transaction would
-// need hundreds of megabytes at once. A part of 25,000 entries holds a few
-// MB (its map and its transaction's pages) for one fsync: measured on the
-// 1,000,000-entry bench, 100,000 per part added ~40 MB to the baseline's
-// live heap.
+// need hundreds of megabytes at once. A part of 25,000 entries bounds that
+// memory (its map and its transaction's pages) for one fsync each; the
+// large-tree figures are in bench/RESULTS.md.
 const baselinePart = 25_000
 
 // writeBaselineParts writes all but the last baselinePart of the n entries

@@ -36,8 +36,8 @@ func (c *Client) Do(ctx context.Context, fn func(*Client) error) error {
 
 // DefaultWalkConcurrency is the number of directory reads Walk keeps in
 // flight when WalkOptions.Concurrency is 0: the pool's default request
-// budget. Measured (BenchmarkWalk, 2,001 dirs / 20,010 files, 2 ms per
-// request): 16 in flight is 13× a one-request-at-a-time walk, 64 is 38×.
+// budget (DefaultMaxConcurrentRequests, 64). What it buys over a
+// one-request-at-a-time walk is measured in bench/RESULTS.md.
 const DefaultWalkConcurrency = DefaultMaxConcurrentRequests
 
 // WalkOptions tunes Walk.
@@ -53,7 +53,8 @@ type WalkOptions struct {
 	// ancestors (a loop). Links that resolve outside the root, dangle or
 	// loop are reported as symbolic links. Off, links are never followed.
 	FollowSymlinks bool
-	// Concurrency is the number of directory reads in flight (default 16).
+	// Concurrency is the number of directory reads in flight (default
+	// DefaultWalkConcurrency, 64).
 	Concurrency int
 	// Skip, if set, is asked before descending into each directory (relPath
 	// is relative to the root); true prunes it: it is reported as an entry of
