@@ -187,11 +187,25 @@ func walkTree(ctx context.Context, l Lister, w config.Watch, visit func(sftpconn
 // entryOf is the stored form of a listed entry.
 func entryOf(e *sftpconn.Entry) diff.Entry {
 	return diff.Entry{
-		Type:  e.Type,
+		Type:  entryType(e.Type),
 		Size:  e.Size,
 		MTime: e.MTime.Unix(),
 		Mode:  permBits(e.Mode),
 		Link:  e.Link,
+	}
+}
+
+// entryType is the snapshot's type of a listed entry's type.
+func entryType(t sftpconn.EntryType) diff.EntryType {
+	switch t {
+	case sftpconn.TypeFile:
+		return diff.File
+	case sftpconn.TypeDir:
+		return diff.Dir
+	case sftpconn.TypeSymlink:
+		return diff.Symlink
+	default:
+		return diff.Other
 	}
 }
 

@@ -9,8 +9,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/sftpwatchd/sftpwatchd/internal/diff"
 )
 
 // errFindOutput is output of find that is not a well-formed record stream.
@@ -231,7 +229,7 @@ func (p *findParser) record(r []byte) error {
 	p.records++
 
 	if p.records == 1 {
-		if len(relB) != 0 || typ != diff.Dir {
+		if len(relB) != 0 || typ != TypeDir {
 			// The root is not a directory (SFTP's read of it fails too), or
 			// the stream did not start with it.
 			return fmt.Errorf("%w: the root is not a directory (type %q)", errFindOutput, f[0])
@@ -253,14 +251,14 @@ func (p *findParser) record(r []byte) error {
 		return fmt.Errorf("%w: %q printed outside its directory", errFindOutput, rel)
 	}
 	e := Entry{RelPath: rel, Name: name, Type: typ, Size: int64(size), Mode: mode, MTime: time.Unix(mtime, 0)}
-	if typ == diff.Symlink {
+	if typ == TypeSymlink {
 		e.Link = string(linkB)
 		p.links[rel] = struct{}{}
 	}
 	if top.listed {
 		top.entries = append(top.entries, e)
 	}
-	if typ == diff.Dir {
+	if typ == TypeDir {
 		// A name printed twice in one directory is found when it is left
 		// (pop); a directory must not be opened twice meanwhile.
 		if _, dup := p.dirs[rel]; dup {
@@ -350,24 +348,24 @@ func parseFindTime(b []byte) (int64, bool) {
 }
 
 // findType maps %y to the entry type and Go's type bits.
-func findType(y byte) (diff.EntryType, fs.FileMode) {
+func findType(y byte) (EntryType, fs.FileMode) {
 	switch y {
 	case 'f':
-		return diff.File, 0
+		return TypeFile, 0
 	case 'd':
-		return diff.Dir, fs.ModeDir
+		return TypeDir, fs.ModeDir
 	case 'l':
-		return diff.Symlink, fs.ModeSymlink
+		return TypeSymlink, fs.ModeSymlink
 	case 'p':
-		return diff.Other, fs.ModeNamedPipe
+		return TypeOther, fs.ModeNamedPipe
 	case 's':
-		return diff.Other, fs.ModeSocket
+		return TypeOther, fs.ModeSocket
 	case 'c':
-		return diff.Other, fs.ModeDevice | fs.ModeCharDevice
+		return TypeOther, fs.ModeDevice | fs.ModeCharDevice
 	case 'b':
-		return diff.Other, fs.ModeDevice
+		return TypeOther, fs.ModeDevice
 	}
-	return diff.Other, fs.ModeIrregular
+	return TypeOther, fs.ModeIrregular
 }
 
 // boundedBuffer keeps the first max bytes written to it and remembers

@@ -13,8 +13,6 @@ import (
 	"time"
 
 	"github.com/pkg/sftp"
-
-	"github.com/sftpwatchd/sftpwatchd/internal/diff"
 )
 
 // Doer runs fn with a connected Client: *Pool (one pooled connection per
@@ -60,25 +58,6 @@ type WalkOptions struct {
 	// is relative to the root); true prunes it: it is reported as an entry of
 	// its parent but not listed.
 	Skip func(relPath string, fi os.FileInfo) bool
-}
-
-// DirListing is one directory's complete listing, or the error that
-// prevented it.
-type DirListing struct {
-	Dir     string  // path relative to the root, slash-separated; "" for the root
-	Entries []Entry // sorted by name; nil when Err is set
-	Err     error
-}
-
-// Entry is one directory entry found by Walk.
-type Entry struct {
-	RelPath string // relative to the root, slash-separated, no leading slash
-	Name    string // base name, exactly as the server sent it (any bytes but '/')
-	Type    diff.EntryType
-	Size    int64
-	Mode    fs.FileMode // type and permission bits
-	MTime   time.Time
-	Link    string // symbolic link target as stored (Type Symlink, or a followed link)
 }
 
 // Walk lists the tree under root (resolved against c's working directory
@@ -371,7 +350,7 @@ func (w *walker) build(r dirResult) (DirListing, []dirTask) {
 		e.MTime = time.Unix(int64(de.mtime), 0)
 		var fi os.FileInfo = de
 		followed := false
-		if e.Type == diff.Symlink {
+		if e.Type == TypeSymlink {
 			li := r.links[i]
 			e.Link = li.target
 			if w.followable(t, li) {
@@ -380,7 +359,7 @@ func (w *walker) build(r dirResult) (DirListing, []dirTask) {
 				fi, followed = li.fi, true
 			}
 		}
-		if e.Type != diff.Dir || !canDescend || (w.opt.Skip != nil && w.opt.Skip(rel, fi)) {
+		if e.Type != TypeDir || !canDescend || (w.opt.Skip != nil && w.opt.Skip(rel, fi)) {
 			continue
 		}
 		// A task outlives its listing: its own copy of rel keeps the
@@ -492,15 +471,15 @@ func entryOf(rel, name string, fi os.FileInfo) Entry {
 	}
 }
 
-func typeOf(m fs.FileMode) diff.EntryType {
+func typeOf(m fs.FileMode) EntryType {
 	switch {
 	case m.IsRegular():
-		return diff.File
+		return TypeFile
 	case m.IsDir():
-		return diff.Dir
+		return TypeDir
 	case m&fs.ModeSymlink != 0:
-		return diff.Symlink
+		return TypeSymlink
 	default:
-		return diff.Other
+		return TypeOther
 	}
 }
