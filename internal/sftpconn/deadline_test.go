@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap/zaptest"
 	"golang.org/x/crypto/ssh"
 
+	"github.com/sftpwatchd/sftpwatchd/internal/sftpconn/sftp3"
 	"github.com/sftpwatchd/sftpwatchd/internal/sftpserver"
 	"github.com/sftpwatchd/sftpwatchd/internal/testutil/sshdtest"
 )
@@ -206,7 +207,7 @@ func TestRequestTimeoutSparesLongDownloads(t *testing.T) {
 	check("pipelined", &got, &got, 2*timeout)
 
 	c.lister.mu.Lock()
-	c.lister.off = errNoDirReader // as on a server refusing the second channel
+	c.lister.off = sftp3.ErrUnavailable // as on a server refusing the second channel
 	c.lister.mu.Unlock()
 	got.Reset()
 	check("pkg/sftp", &got, &got, 2*timeout)

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/sftpwatchd/sftpwatchd/internal/sftpconn/sftp3"
 )
 
 // errFindOutput is output of find that is not a well-formed record stream.
@@ -225,7 +227,7 @@ func (p *findParser) record(r []byte) error {
 		return fmt.Errorf("%w: mode %q of %q", errFindOutput, f[3], relB)
 	}
 	typ, mode := findType(f[0][0])
-	mode |= fileMode(uint32(perm)) // no S_IFMT bits (≤ 0o7777): permissions, setuid, setgid, sticky
+	mode |= sftp3.FileMode(uint32(perm)) // no S_IFMT bits (≤ 0o7777): permissions, setuid, setgid, sticky
 	p.records++
 
 	if p.records == 1 {

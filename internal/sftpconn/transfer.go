@@ -9,8 +9,6 @@ import (
 	"path"
 	"path/filepath"
 	"time"
-
-	"github.com/pkg/sftp"
 )
 
 // GetOptions tunes Get, GetDir and GetTree.
@@ -180,8 +178,8 @@ func (c *Client) get(ctx context.Context, full, local string, fi os.FileInfo, op
 
 // accessTime is the remote access time when the server sent one.
 func accessTime(fi os.FileInfo) time.Time {
-	if st, ok := fi.Sys().(*sftp.FileStat); ok && st.Atime != 0 {
-		return time.Unix(int64(st.Atime), 0)
+	if a, ok := sftpAttrs(fi); ok && a.Atime != 0 {
+		return time.Unix(int64(a.Atime), 0)
 	}
 	return fi.ModTime()
 }

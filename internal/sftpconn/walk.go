@@ -2,7 +2,6 @@ package sftpconn
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -12,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/pkg/sftp"
+	"github.com/sftpwatchd/sftpwatchd/internal/sftpconn/sftp3"
 )
 
 // Doer runs fn with a connected Client: *Pool (one pooled connection per
@@ -142,7 +141,7 @@ type linkInfo struct {
 
 type dirResult struct {
 	task    dirTask
-	entries []dirEntry // sorted by name
+	entries []sftp3.Entry // sorted by name
 	links   map[int]linkInfo
 	err     error
 }
@@ -243,10 +242,10 @@ const linkConcurrency = 8
 // ("no such file", "permission denied", another status) is a fact about the
 // link; anything else (the connection failing) fails the directory, so a
 // lost connection never turns into a wrong entry.
-func (w *walker) resolveLinks(ctx context.Context, c *Client, dir string, entries []dirEntry) (map[int]linkInfo, error) {
+func (w *walker) resolveLinks(ctx context.Context, c *Client, dir string, entries []sftp3.Entry) (map[int]linkInfo, error) {
 	var idx []int
 	for i := range entries {
-		if entries[i].mode&sIFMT == sIFLNK {
+		if entries[i].Attrs.IsSymlink() {
 			idx = append(idx, i)
 		}
 	}
@@ -266,7 +265,7 @@ func (w *walker) resolveLinks(ctx context.Context, c *Client, dir string, entrie
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			p := path.Join(dir, entries[i].name)
+			p := path.Join(dir, entries[i].Filename)
 			var li linkInfo
 			err := answered(&li.target, func() (string, error) { return c.Readlink(ctx, p) })
 			if err == nil && w.opt.FollowSymlinks {
@@ -309,13 +308,6 @@ func answered(dst *string, f func() (string, error)) error {
 	}
 }
 
-// serverAnswered reports whether err is the server's answer to a request,
-// as opposed to the request not being answered (connection lost, ctx).
-func serverAnswered(err error) bool {
-	var se *sftp.StatusError
-	return IsNotExist(err) || IsPermission(err) || errors.As(err, &se)
-}
-
 // build turns a read result into the listing for fn and the directories to
 // descend into. Below the root, the rel paths of a listing share one
 // allocation: each entry's RelPath is a substring of it, and its Name a
@@ -333,21 +325,21 @@ func (w *walker) build(r dirResult) (DirListing, []dirTask) {
 	off, k := 0, 0
 	for i := range r.entries {
 		de := &r.entries[i]
-		if de.name == "" {
+		if de.Filename == "" {
 			continue // not safe (relPaths): a hostile server's "..", "", or a name with '/'
 		}
-		rel := de.name
+		rel := de.Filename
 		if prefix > 0 {
-			rel = rels[off : off+prefix+len(de.name)]
+			rel = rels[off : off+prefix+len(de.Filename)]
 			off += len(rel)
 		}
 		name := rel[prefix:]
-		mode := fileMode(de.mode)
+		mode := sftp3.FileMode(de.Attrs.Mode)
 		e := &listing.Entries[k] // filled in place: an Entry is 112 bytes
 		k++
 		e.RelPath, e.Name = rel, name
-		e.Type, e.Size, e.Mode = typeOf(mode), int64(de.size), mode
-		e.MTime = time.Unix(int64(de.mtime), 0)
+		e.Type, e.Size, e.Mode = typeOf(mode), int64(de.Attrs.Size), mode
+		e.MTime = time.Unix(int64(de.Attrs.Mtime), 0)
 		var fi os.FileInfo = de
 		followed := false
 		if e.Type == TypeSymlink {
@@ -384,14 +376,14 @@ func (w *walker) build(r dirResult) (DirListing, []dirTask) {
 // the length of the "dir/" prefix, and how many names are safe. In the
 // root (dir "") a rel path is the name itself: the string is "" and the
 // prefix 0.
-func relPaths(dir string, entries []dirEntry) (rels string, prefix, safe int) {
+func relPaths(dir string, entries []sftp3.Entry) (rels string, prefix, safe int) {
 	n := 0
 	for i := range entries {
-		if !listedName(entries[i].name) {
-			entries[i].name = ""
+		if !listedName(entries[i].Filename) {
+			entries[i].Filename = ""
 			continue
 		}
-		n += len(entries[i].name)
+		n += len(entries[i].Filename)
 		safe++
 	}
 	if dir == "" {
@@ -401,12 +393,12 @@ func relPaths(dir string, entries []dirEntry) (rels string, prefix, safe int) {
 	var b strings.Builder
 	b.Grow(n + prefix*safe)
 	for i := range entries {
-		if entries[i].name == "" {
+		if entries[i].Filename == "" {
 			continue
 		}
 		b.WriteString(dir)
 		b.WriteByte('/')
-		b.WriteString(entries[i].name)
+		b.WriteString(entries[i].Filename)
 	}
 	return b.String(), prefix, safe
 }
