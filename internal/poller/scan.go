@@ -10,6 +10,7 @@ import (
 	"github.com/sftpwatchd/sftpwatchd/internal/config"
 	"github.com/sftpwatchd/sftpwatchd/internal/diff"
 	"github.com/sftpwatchd/sftpwatchd/internal/sftpconn"
+	"github.com/sftpwatchd/sftpwatchd/internal/sftpconn/findlist"
 )
 
 // Lister lists a remote tree: SFTPLister (concurrent SFTP directory reads)
@@ -38,7 +39,7 @@ func (l SFTPLister) Walk(ctx context.Context, root string, opt sftpconn.WalkOpti
 }
 
 // FindLister lists with one GNU find run in an SSH session (see
-// sftpconn.FindWalk): one round trip for the whole tree. It needs a server
+// findlist.Walk): one round trip for the whole tree. It needs a server
 // that allows exec sessions and cannot follow symbolic links.
 type FindLister struct {
 	Doer sftpconn.Doer
@@ -46,7 +47,7 @@ type FindLister struct {
 
 // Walk implements Lister.
 func (l FindLister) Walk(ctx context.Context, root string, opt sftpconn.WalkOptions, fn func(sftpconn.DirListing) error) error {
-	return sftpconn.FindWalk(ctx, l.Doer, root, opt, fn)
+	return findlist.Walk(ctx, l.Doer, root, opt, fn)
 }
 
 var (
