@@ -33,7 +33,7 @@ const smallFetchMax = 1 << 20
 // or more (pkg/sftp's File.WriteTo first asks for the size, then reads
 // until a read answers end-of-file, then closes). Larger files, or a file
 // that turns out longer than size, are streamed with File.WriteTo as GetTo
-// does. On a connection with the pipelined reader (fileread.go) the
+// does. On a connection with the pipelined reader (package sftp3) the
 // round trips are the same (OPEN; the READs up to size and one at size;
 // LSTAT with the CLOSE not awaited), and a longer file is read on with
 // the same handle. The LSTAT is sent only after every read has been

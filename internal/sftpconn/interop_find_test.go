@@ -41,7 +41,7 @@ func TestInteropFindLister(t *testing.T) {
 					t.Fatalf("find on %s: %v, want findlist.ErrRefused with the hint", s.Name, err)
 				}
 				if err := findlist.Probe(context.Background(), c, root); !errors.Is(err, findlist.ErrRefused) {
-					t.Errorf("FindProbe on %s: %v, want findlist.ErrRefused", s.Name, err)
+					t.Errorf("Probe on %s: %v, want findlist.ErrRefused", s.Name, err)
 				}
 				return
 			}
@@ -53,7 +53,7 @@ func TestInteropFindLister(t *testing.T) {
 				t.Error(err)
 			}
 			if err := findlist.Probe(context.Background(), c, root); err != nil {
-				t.Errorf("FindProbe: %v", err)
+				t.Errorf("Probe: %v", err)
 			}
 		})
 	}

@@ -91,8 +91,8 @@ func (cr *ctxReader) Read(p []byte) (int, error) {
 
 // GetTo copies remote file p into w and returns the bytes written (pysftp's
 // getfo). Many read requests are kept in flight; w still receives the
-// bytes in order. On a connection with the pipelined reader (dirreader.go,
-// fileread.go) they are as large as the server allows (limits@openssh.com)
+// bytes in order. On a connection with the pipelined reader (package
+// sftp3) they are as large as the server allows (limits@openssh.com)
 // and a short read is asked for again; otherwise pkg/sftp's File.WriteTo
 // reads (concurrently unless the client was built with
 // UseConcurrentReads(false)). progress, if set, gets the running total

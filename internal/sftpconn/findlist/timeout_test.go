@@ -63,6 +63,6 @@ func TestRequestTimeoutFindRun(t *testing.T) {
 	}
 	var te *sftpconn.RequestTimeoutError
 	if !errors.As(err, &te) || !sftpconn.IsConnectionError(err) {
-		t.Fatalf("FindWalk with find stopped: err = %v, want a *RequestTimeoutError", err)
+		t.Fatalf("Walk with find stopped: err = %v, want a *RequestTimeoutError", err)
 	}
 }

@@ -13,7 +13,7 @@ import (
 )
 
 // FuzzReaderReplies drives the pipelined reader's request multiplexer
-// (dirreader.go, fileread.go) with hostile reply sequences from a server
+// (conn.go, download.go) with hostile reply sequences from a server
 // played over an in-memory pipe: each input byte is one move of the
 // server — a proper reply, EOF, a failure status, a HANDLE where none
 // belongs, a duplicate reply or a STATUS after it, a reply to an id never
