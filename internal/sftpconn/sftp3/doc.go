@@ -12,7 +12,7 @@
 //   - the codec (codec.go): NAME, STATUS and ATTRS payloads decoded with
 //     every length checked, Entry and Attrs, the mode word's conversion;
 //     a listing is decoded here;
-//   - the operations: List (OPENDIR, two READDIRs at once, CLOSE not
+//   - the operations: List (list.go; OPENDIR, two READDIRs at once, CLOSE not
 //     awaited: 2 round trips per small directory where pkg/sftp takes 4)
 //     and Download (READs of the server's size, limits@openssh.com, kept
 //     in flight; a short read asked for again; limits.go, download.go);
