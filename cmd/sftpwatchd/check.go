@@ -15,6 +15,7 @@ import (
 	"github.com/sftpwatchd/sftpwatchd/internal/config"
 	"github.com/sftpwatchd/sftpwatchd/internal/daemon"
 	"github.com/sftpwatchd/sftpwatchd/internal/sftpconn"
+	"github.com/sftpwatchd/sftpwatchd/internal/sftpconn/findlist"
 )
 
 type checkOptions struct {
@@ -149,7 +150,7 @@ func checkWatchPath(ctx context.Context, c *sftpconn.Client, w config.Watch) err
 		return fmt.Errorf("watches %q: path %q on host %q cannot be listed: %w", w.Name, w.Path, w.Host, err)
 	}
 	if w.Lister == config.ListerFind {
-		if err := sftpconn.FindProbe(ctx, c, w.Path); err != nil {
+		if err := findlist.Probe(ctx, c, w.Path); err != nil {
 			return fmt.Errorf("watches %q: lister: find cannot list path %q on host %q: %w", w.Name, w.Path, w.Host, err)
 		}
 	}

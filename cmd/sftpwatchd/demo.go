@@ -21,7 +21,7 @@ import (
 	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/sftpwatchd/sftpwatchd/internal/config"
-	"github.com/sftpwatchd/sftpwatchd/internal/sftpconn"
+	"github.com/sftpwatchd/sftpwatchd/internal/sftpconn/findlist"
 	"github.com/sftpwatchd/sftpwatchd/internal/sftpserver"
 )
 
@@ -214,7 +214,7 @@ func (l demoLogin) commands(addr string) []string {
 		fmt.Sprintf("sftp -P %s %s %s@%s", port, opts, demoUser, host),
 		fmt.Sprintf("scp -P %s %s LOCALFILE %s@%s:/", port, opts, demoUser, host),
 		fmt.Sprintf("lftp -u %s, -e %s sftp://%s", demoUser,
-			sftpconn.ShellQuote(fmt.Sprintf("set sftp:connect-program %q", lftpSSH)), net.JoinHostPort(host, port)),
+			findlist.ShellQuote(fmt.Sprintf("set sftp:connect-program %q", lftpSSH)), net.JoinHostPort(host, port)),
 	}
 }
 
@@ -224,5 +224,5 @@ func shellArg(s string) string {
 	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-+=:@,") == "" {
 		return s
 	}
-	return sftpconn.ShellQuote(s)
+	return findlist.ShellQuote(s)
 }

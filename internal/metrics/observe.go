@@ -220,3 +220,21 @@ func (m *Metrics) SetConnections(host string, n int) {
 func unixSeconds(t time.Time) float64 {
 	return float64(t.UnixNano()) / 1e9
 }
+
+// SFTPConnectionsOpen sets the number of SFTP connections open to host
+// (sftpconn.Observer).
+func (m *Metrics) SFTPConnectionsOpen(host string, n int) {
+	if m == nil {
+		return
+	}
+	m.SFTPConnections.WithLabelValues(host).Set(float64(n))
+}
+
+// SFTPDial counts one dial of host with its result, "ok" or "error"
+// (sftpconn.Observer).
+func (m *Metrics) SFTPDial(host, result string) {
+	if m == nil {
+		return
+	}
+	m.SFTPDialsTotal.WithLabelValues(host, result).Inc()
+}

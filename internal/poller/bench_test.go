@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sftpwatchd/sftpwatchd/internal/diff"
 	"github.com/sftpwatchd/sftpwatchd/internal/poller"
 	"github.com/sftpwatchd/sftpwatchd/internal/sftpconn"
 	"github.com/sftpwatchd/sftpwatchd/internal/testutil/sshdtest"
@@ -36,13 +35,13 @@ func newSynthTree(dirs, files int) *synthTree {
 	for d := range dirs {
 		name := fmt.Sprintf("d%04d", d)
 		root.Entries = append(root.Entries, sftpconn.Entry{
-			RelPath: name, Name: name, Type: diff.Dir, Size: 4096, Mode: os.ModeDir | 0o755, MTime: mt,
+			RelPath: name, Name: name, Type: sftpconn.TypeDir, Size: 4096, Mode: os.ModeDir | 0o755, MTime: mt,
 		})
 		l := sftpconn.DirListing{Dir: name}
 		for f := range files {
 			fn := fmt.Sprintf("f%03d.csv", f)
 			l.Entries = append(l.Entries, sftpconn.Entry{
-				RelPath: name + "/" + fn, Name: fn, Type: diff.File, Size: int64(1000 + f), Mode: 0o644, MTime: mt,
+				RelPath: name + "/" + fn, Name: fn, Type: sftpconn.TypeFile, Size: int64(1000 + f), Mode: 0o644, MTime: mt,
 			})
 		}
 		t.listings = append(t.listings, l)

@@ -134,7 +134,7 @@ func checkFilterChange(t *testing.T, seed uint64) {
 			sc = diff.Scan{Entries: diff.Snapshot{}, Failed: failed}
 			for _, l := range listings {
 				for i := range l.Entries {
-					if e := &l.Entries[i]; f.Match(e.RelPath, e.Type) {
+					if e := &l.Entries[i]; f.Match(e.RelPath, entryType(e.Type)) {
 						sc.Entries[e.RelPath] = entryOf(e)
 					}
 				}

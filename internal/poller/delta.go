@@ -142,12 +142,13 @@ func (d *delta) visit(l sftpconn.DirListing, f Filter) {
 	d.kept = d.kept[:0]
 	for i := range l.Entries {
 		e := &l.Entries[i]
+		typ := entryType(e.Type)
 		if d.markers != nil {
-			if marked, ok := f.MarkerOf(e.RelPath, e.Type); ok {
+			if marked, ok := f.MarkerOf(e.RelPath, typ); ok {
 				d.markers[strings.Clone(marked)] = true
 			}
 		}
-		if f.Match(e.RelPath, e.Type) && (d.fresh == nil || f.Sized(e.Type, e.Size)) {
+		if f.Match(e.RelPath, typ) && (d.fresh == nil || f.Sized(typ, e.Size)) {
 			d.kept = append(d.kept, i)
 		}
 	}

@@ -54,9 +54,19 @@ func randEntry(r *rand.Rand) diff.Entry {
 
 func listed(p string, e diff.Entry) sftpconn.Entry {
 	return sftpconn.Entry{
-		RelPath: p, Type: e.Type, Size: e.Size, MTime: time.Unix(e.MTime, 0),
+		RelPath: p, Type: listedType(e.Type), Size: e.Size, MTime: time.Unix(e.MTime, 0),
 		Mode: fs.FileMode(e.Mode & 0o777), Link: e.Link,
 	}
+}
+
+// listedType is entryType's inverse.
+func listedType(t diff.EntryType) sftpconn.EntryType {
+	for _, lt := range []sftpconn.EntryType{sftpconn.TypeFile, sftpconn.TypeDir, sftpconn.TypeSymlink} {
+		if entryType(lt) == t {
+			return lt
+		}
+	}
+	return sftpconn.TypeOther
 }
 
 func newDeltaCase(seed uint64) deltaCase {
@@ -115,7 +125,7 @@ func newDeltaCase(seed uint64) deltaCase {
 				d := es[r.IntN(len(es))]
 				if r.IntN(2) == 0 {
 					e := randEntry(r)
-					d.Type, d.Size, d.MTime, d.Link = e.Type, e.Size, time.Unix(e.MTime, 0), e.Link
+					d.Type, d.Size, d.MTime, d.Link = listedType(e.Type), e.Size, time.Unix(e.MTime, 0), e.Link
 				}
 				es = slices.Insert(es, r.IntN(len(es)+1), d)
 			}
@@ -159,7 +169,7 @@ func (c deltaCase) full(f Filter) (diff.Scan, int) {
 	n := 0
 	for _, l := range c.listings {
 		for i := range l.Entries {
-			if e := &l.Entries[i]; f.Match(e.RelPath, e.Type) {
+			if e := &l.Entries[i]; f.Match(e.RelPath, entryType(e.Type)) {
 				s.Entries[e.RelPath] = entryOf(e)
 				n++
 			}

@@ -10,6 +10,7 @@ import (
 	"github.com/sftpwatchd/sftpwatchd/internal/config"
 	"github.com/sftpwatchd/sftpwatchd/internal/diff"
 	"github.com/sftpwatchd/sftpwatchd/internal/sftpconn"
+	"github.com/sftpwatchd/sftpwatchd/internal/sftpconn/findlist"
 )
 
 // Lister lists a remote tree: SFTPLister (concurrent SFTP directory reads)
@@ -38,7 +39,7 @@ func (l SFTPLister) Walk(ctx context.Context, root string, opt sftpconn.WalkOpti
 }
 
 // FindLister lists with one GNU find run in an SSH session (see
-// sftpconn.FindWalk): one round trip for the whole tree. It needs a server
+// findlist.Walk): one round trip for the whole tree. It needs a server
 // that allows exec sessions and cannot follow symbolic links.
 type FindLister struct {
 	Doer sftpconn.Doer
@@ -46,7 +47,7 @@ type FindLister struct {
 
 // Walk implements Lister.
 func (l FindLister) Walk(ctx context.Context, root string, opt sftpconn.WalkOptions, fn func(sftpconn.DirListing) error) error {
-	return sftpconn.FindWalk(ctx, l.Doer, root, opt, fn)
+	return findlist.Walk(ctx, l.Doer, root, opt, fn)
 }
 
 var (
@@ -187,11 +188,25 @@ func walkTree(ctx context.Context, l Lister, w config.Watch, visit func(sftpconn
 // entryOf is the stored form of a listed entry.
 func entryOf(e *sftpconn.Entry) diff.Entry {
 	return diff.Entry{
-		Type:  e.Type,
+		Type:  entryType(e.Type),
 		Size:  e.Size,
 		MTime: e.MTime.Unix(),
 		Mode:  permBits(e.Mode),
 		Link:  e.Link,
+	}
+}
+
+// entryType is the snapshot's type of a listed entry's type.
+func entryType(t sftpconn.EntryType) diff.EntryType {
+	switch t {
+	case sftpconn.TypeFile:
+		return diff.File
+	case sftpconn.TypeDir:
+		return diff.Dir
+	case sftpconn.TypeSymlink:
+		return diff.Symlink
+	default:
+		return diff.Other
 	}
 }
 

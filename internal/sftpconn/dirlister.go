@@ -8,9 +8,13 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+
+	"github.com/pkg/sftp"
+
+	"github.com/sftpwatchd/sftpwatchd/internal/sftpconn/sftp3"
 )
 
-// dirLister is the Client's pipelined directory reader (dirreader.go),
+// dirLister is the Client's own SFTP v3 client (package sftp3),
 // opened on first use on the Client's SSH connection. When the server does
 // not offer it (a second session channel or the sftp subsystem refused),
 // the refusal is remembered and listings go through pkg/sftp, as they do
@@ -18,7 +22,7 @@ import (
 // by a new one on the next listing.
 type dirLister struct {
 	token chan struct{} // one token: held while a reader is opened
-	cur   atomic.Pointer[dirReader]
+	cur   atomic.Pointer[sftp3.Conn]
 
 	mu     sync.Mutex
 	off    error // why the reader is not used on this connection; nil = use it
@@ -59,9 +63,9 @@ func newDirLister() *dirLister {
 // reader returns the open reader, opening one if needed, or nil when
 // listings must go through pkg/sftp. An error means the listing cannot be
 // made at all (ctx ended, the connection is gone).
-func (c *Client) reader(ctx context.Context) (*dirReader, error) {
+func (c *Client) reader(ctx context.Context) (*sftp3.Conn, error) {
 	l := c.lister
-	if r := l.cur.Load(); r != nil && !r.broken() {
+	if r := l.cur.Load(); r != nil && !r.Broken() {
 		return r, nil
 	}
 	if c.ssh == nil {
@@ -73,7 +77,7 @@ func (c *Client) reader(ctx context.Context) (*dirReader, error) {
 		return nil, ctx.Err()
 	}
 	defer func() { <-l.token }()
-	if r := l.cur.Load(); r != nil && !r.broken() {
+	if r := l.cur.Load(); r != nil && !r.Broken() {
 		return r, nil // opened by the call that held the token
 	}
 	l.mu.Lock()
@@ -81,13 +85,13 @@ func (c *Client) reader(ctx context.Context) (*dirReader, error) {
 	l.mu.Unlock()
 	switch {
 	case closed:
-		return nil, errReaderClosed
+		return nil, sftp3.ErrClosed
 	case off != nil:
 		return nil, nil
 	}
 
 	rq := c.watch.start()
-	r, err := openDirReader(ctx, c.ssh)
+	r, err := sftp3.Open(ctx, c.ssh)
 	err = rq.end(err)
 	switch {
 	case err == nil:
@@ -102,7 +106,7 @@ func (c *Client) reader(ctx context.Context) (*dirReader, error) {
 		l.off = err
 		l.mu.Unlock()
 		return nil, nil
-	case !errors.Is(err, errNoDirReader):
+	case !errors.Is(err, sftp3.ErrUnavailable):
 		return nil, err // the connection was lost: the network, not the server's rule
 	default:
 		// The server refused the channel and ended the connection: a
@@ -121,11 +125,11 @@ func (c *Client) reader(ctx context.Context) (*dirReader, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
-		r.close()
-		return nil, errReaderClosed
+		r.Close()
+		return nil, sftp3.ErrClosed
 	}
 	if old := l.cur.Swap(r); old != nil {
-		old.close() // broken already; its goroutines end on their own
+		old.Close() // broken already; its goroutines end on their own
 	}
 	return r, nil
 }
@@ -157,8 +161,8 @@ func (l *dirLister) close() (wait func()) {
 	if r == nil {
 		return func() {}
 	}
-	r.close()
-	return r.wait
+	r.Close()
+	return r.Wait
 }
 
 // readDir lists full completely or fails; the error is not wrapped. The
@@ -189,7 +193,7 @@ func (c *Client) readDir(ctx context.Context, full string) ([]os.FileInfo, error
 // listDir is readDir for the walker: the entries as the pipelined reader
 // decodes them, without an os.FileInfo (an interface, so a pointer the
 // collector follows) per entry. pkg/sftp's listing is converted.
-func (c *Client) listDir(ctx context.Context, full string) ([]dirEntry, error) {
+func (c *Client) listDir(ctx context.Context, full string) ([]sftp3.Entry, error) {
 	r, err := c.reader(ctx)
 	if err != nil {
 		return nil, err
@@ -201,7 +205,7 @@ func (c *Client) listDir(ctx context.Context, full string) ([]dirEntry, error) {
 	if err != nil {
 		return nil, err
 	}
-	entries := make([]dirEntry, len(infos))
+	entries := make([]sftp3.Entry, len(infos))
 	for i, fi := range infos {
 		entries[i] = dirEntryOf(fi)
 	}
@@ -210,9 +214,9 @@ func (c *Client) listDir(ctx context.Context, full string) ([]dirEntry, error) {
 
 // list lists full on the pipelined reader under the request deadline,
 // each reply counting as progress.
-func (c *Client) list(ctx context.Context, r *dirReader, full string) ([]dirEntry, error) {
+func (c *Client) list(ctx context.Context, r *sftp3.Conn, full string) ([]sftp3.Entry, error) {
 	rq := c.watch.start()
-	entries, err := r.list(ctx, full, rq)
+	entries, err := r.List(ctx, full, rq.touch)
 	return entries, rq.end(err)
 }
 
@@ -232,4 +236,31 @@ func (c *Client) readDirSFTP(ctx context.Context, full string) ([]os.FileInfo, e
 	}
 	sort.Slice(infos, func(i, j int) bool { return infos[i].Name() < infos[j].Name() })
 	return infos, nil
+}
+
+// dirEntryOf is fi as an sftp3.Entry: pkg/sftp's FileInfo carries the SFTP
+// attributes as a *sftp.FileStat, sftp3's as an *sftp3.Attrs; any other
+// FileInfo is converted.
+func dirEntryOf(fi os.FileInfo) sftp3.Entry {
+	if a, ok := sftpAttrs(fi); ok {
+		return sftp3.Entry{Filename: fi.Name(), Attrs: a}
+	}
+	mtime := uint32(fi.ModTime().Unix())
+	return sftp3.Entry{Filename: fi.Name(), Attrs: sftp3.Attrs{Size: uint64(fi.Size()), Mode: sftp3.ModeBits(fi.Mode()), Mtime: mtime, Atime: mtime}}
+}
+
+// sftpAttrs are the SFTP attributes fi carries, from either client: false
+// for a FileInfo of neither.
+func sftpAttrs(fi os.FileInfo) (sftp3.Attrs, bool) {
+	switch st := fi.Sys().(type) {
+	case *sftp.FileStat:
+		if st != nil {
+			return sftp3.Attrs{Size: st.Size, Mode: st.Mode, Mtime: st.Mtime, Atime: st.Atime, UID: st.UID, GID: st.GID}, true
+		}
+	case *sftp3.Attrs:
+		if st != nil {
+			return *st, true
+		}
+	}
+	return sftp3.Attrs{}, false
 }

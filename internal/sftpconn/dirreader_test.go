@@ -22,6 +22,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/crypto/ssh"
 
+	"github.com/sftpwatchd/sftpwatchd/internal/sftpconn/sftp3"
 	"github.com/sftpwatchd/sftpwatchd/internal/testutil/sshdtest"
 )
 
@@ -85,8 +86,8 @@ func sameInfos(t *testing.T, what string, got, want []os.FileInfo) {
 			t.Fatalf("%s: entry %d = %q %d %v %v, want %q %d %v %v", what, i,
 				g.Name(), g.Size(), g.Mode(), g.ModTime(), w.Name(), w.Size(), w.Mode(), w.ModTime())
 		}
-		gs, ok1 := g.Sys().(*sftp.FileStat)
-		ws, ok2 := w.Sys().(*sftp.FileStat)
+		gs, ok1 := sftpAttrs(g)
+		ws, ok2 := sftpAttrs(w)
 		if !ok1 || !ok2 || gs.UID != ws.UID || gs.GID != ws.GID || gs.Atime != ws.Atime || gs.Mode != ws.Mode {
 			t.Fatalf("%s: entry %q Sys = %+v, want %+v", what, g.Name(), g.Sys(), w.Sys())
 		}
@@ -99,7 +100,7 @@ func usesReader(t *testing.T, c *Client) {
 	c.lister.mu.Lock()
 	off := c.lister.off
 	c.lister.mu.Unlock()
-	if r := c.lister.cur.Load(); r == nil || r.broken() || off != nil {
+	if r := c.lister.cur.Load(); r == nil || r.Broken() || off != nil {
 		t.Fatalf("the pipelined reader is not in use (off: %v)", off)
 	}
 }
@@ -206,8 +207,7 @@ func TestDirReaderStatusFromServer(t *testing.T) {
 	if got, want := classes(err), "notexist=false permission=false answered=true conn=false"; got != want {
 		t.Errorf("failure: %v: %s, want %s", err, got, want)
 	}
-	var se *sftp.StatusError
-	if !errors.As(err, &se) || se.FxCode() != sftp.ErrSSHFxFailure || !strings.Contains(err.Error(), "disk on fire") {
+	if code, ok := statusCode(err); !ok || code != uint32(sftp.ErrSSHFxFailure) || !strings.Contains(err.Error(), "disk on fire") {
 		t.Errorf("failure: %v (%T) does not carry SSH_FX_FAILURE and the server's message", err, err)
 	}
 	usesReader(t, r.C)
@@ -463,7 +463,7 @@ func TestDirReaderRefusedFallsBack(t *testing.T) {
 			c.lister.mu.Lock()
 			off := c.lister.off
 			c.lister.mu.Unlock()
-			if !errors.Is(off, errNoDirReader) || c.lister.cur.Load() != nil {
+			if !errors.Is(off, sftp3.ErrUnavailable) || c.lister.cur.Load() != nil {
 				t.Fatalf("reader state: off=%v", off)
 			}
 			if n := srv.opened.Load(); n != 1 {

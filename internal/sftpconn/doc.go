@@ -14,16 +14,16 @@
 //     connections and on requests in flight, redial with backoff after a
 //     connection breaks;
 //   - the friendly file API on Client (listing, stat, get/put, mkdir,
-//     rename, Walk ...), and FindWalk: the same listing from one GNU find
-//     run over an SSH session (Client.Run streams a command's output);
-//   - a small SFTP v3 client that lists directories (dirreader.go) and
-//     downloads files (fileread.go), on a second sftp channel of each
-//     connection: OPENDIR, two READDIRs at once, CLOSE not awaited, 2
-//     round trips per small directory where pkg/sftp takes 4; downloads
-//     with READs of the server's size (limits@openssh.com, 255 KiB on
-//     OpenSSH; pkg/sftp reads 32 KiB) kept in flight, a short read asked
-//     for again. Every other operation goes through pkg/sftp, which also
-//     lists and downloads when the server refuses the second channel.
+//     rename, Walk ...); Client.Run and RunTimed stream a command's
+//     output (the find lister, package findlist, runs find this way);
+//   - the choice of client per request: our own SFTP v3 client (package
+//     sftp3, on a second sftp channel of each connection) lists and
+//     downloads, pkg/sftp does every other operation and also lists and
+//     downloads when the server refuses the second channel;
+//   - one error classifier for both clients (IsConnectionError, IsNotExist,
+//     IsPermission): errors.As on pkg/sftp's and sftp3's status errors;
+//   - an Observer the Pool reports its connections and dials to (metrics
+//     satisfy it; sftpconn imports no metrics).
 //
 // The host key is always checked before any credential is sent: the
 // handshake aborts on an unknown or changed key.

@@ -11,6 +11,8 @@ import (
 
 	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/sftpwatchd/sftpwatchd/internal/sftpconn/sftp3"
 )
 
 // Operations a DialError names.
@@ -131,11 +133,9 @@ func IsConnectionError(err error) bool {
 	if errors.As(err, &ce) || errors.As(err, &te) {
 		return true
 	}
-	var se *sftp.StatusError
-	if errors.As(err, &se) {
+	if code, ok := statusCode(err); ok {
 		// A status from the server: the connection worked.
-		code := se.FxCode()
-		return code == sftp.ErrSSHFxConnectionLost || code == sftp.ErrSSHFxNoConnection
+		return code == uint32(sftp.ErrSSHFxConnectionLost) || code == uint32(sftp.ErrSSHFxNoConnection)
 	}
 	// Host key and authentication failures are not cured by reconnecting.
 	if IsPermanentDialError(err) {
@@ -163,9 +163,31 @@ func IsConnectionError(err error) bool {
 		errors.Is(err, syscall.ECONNABORTED),
 		errors.Is(err, syscall.EPIPE),
 		errors.Is(err, ErrKeepaliveTimeout),
-		errors.Is(err, errProtocol), // the listing channel got a reply that is not SFTP
+		errors.Is(err, sftp3.ErrProtocol), // the own client's channel got a reply that is not SFTP
 		errors.As(err, &ne):
 		return true
 	}
 	return false
+}
+
+// statusCode is the SFTP status code of a server's answer in err, from
+// either client (a *sftp.StatusError of pkg/sftp, a *sftp3.StatusError of
+// our own): false when err holds neither.
+func statusCode(err error) (uint32, bool) {
+	var own *sftp3.StatusError
+	if errors.As(err, &own) {
+		return own.Code, true
+	}
+	var se *sftp.StatusError
+	if errors.As(err, &se) {
+		return uint32(se.FxCode()), true
+	}
+	return 0, false
+}
+
+// serverAnswered reports whether err is the server's answer to a request,
+// as opposed to the request not being answered (connection lost, ctx).
+func serverAnswered(err error) bool {
+	_, answered := statusCode(err)
+	return IsNotExist(err) || IsPermission(err) || answered
 }

@@ -94,3 +94,13 @@ func (b *lockedBuffer) Bytes() []byte {
 	defer b.mu.Unlock()
 	return bytes.Clone(b.buf.Bytes())
 }
+
+// RunTimed is Run under the request deadline: the command's output must
+// keep coming, each write to stdout or stderr counting as progress; a
+// command silent for longer than the request timeout fails with a
+// *RequestTimeoutError (the connection is closed). The find lister runs
+// find this way.
+func (c *Client) RunTimed(ctx context.Context, cmd string, stdout, stderr io.Writer) error {
+	rq := c.watch.start()
+	return rq.end(c.Run(ctx, cmd, progressWriter{rq, stdout}, progressWriter{rq, stderr}))
+}

@@ -8,6 +8,8 @@ import (
 	"sync"
 
 	"github.com/pkg/sftp"
+
+	"github.com/sftpwatchd/sftpwatchd/internal/sftpconn/sftp3"
 )
 
 // smallFetchMax is the largest expected size FetchTo reads in one go (one
@@ -31,7 +33,7 @@ const smallFetchMax = 1 << 20
 // or more (pkg/sftp's File.WriteTo first asks for the size, then reads
 // until a read answers end-of-file, then closes). Larger files, or a file
 // that turns out longer than size, are streamed with File.WriteTo as GetTo
-// does. On a connection with the pipelined reader (fileread.go) the
+// does. On a connection with the pipelined reader (package sftp3) the
 // round trips are the same (OPEN; the READs up to size and one at size;
 // LSTAT with the CLOSE not awaited), and a longer file is read on with
 // the same handle. The LSTAT is sent only after every read has been
@@ -87,8 +89,8 @@ func (c *Client) FetchTo(ctx context.Context, p string, size int64, w io.Writer,
 // the file streamed on if the one at size returns data); then LSTAT, on
 // pkg/sftp's channel, once every READ was answered, while the CLOSE goes
 // out unawaited.
-func (c *Client) fetchPipelined(ctx context.Context, r *dirReader, full string, size int64, cw *ctxWriter) (int64, os.FileInfo, error) {
-	n, err := r.download(ctx, full, size, cw)
+func (c *Client) fetchPipelined(ctx context.Context, r *sftp3.Conn, full string, size int64, cw *ctxWriter) (int64, os.FileInfo, error) {
+	n, err := r.Download(ctx, full, size, cw)
 	if err == nil {
 		err = ctx.Err()
 	}
@@ -148,4 +150,27 @@ func copyExpecting(f *sftp.File, size int64, w io.Writer) (int64, error) {
 	}
 	m, err := f.WriteTo(w)
 	return written + m, err
+}
+
+// download copies full (resolved) into dst: with the pipelined reader when
+// the connection has one, else with pkg/sftp's File.WriteTo. size is the
+// expected length, or -1 (see sftp3.Conn.Download). Every write to dst is
+// progress for the request deadline.
+func (c *Client) download(ctx context.Context, full string, size int64, dst *ctxWriter) (n int64, err error) {
+	r, err := c.reader(ctx)
+	if err != nil {
+		return 0, err
+	}
+	rq := c.watch.start()
+	defer func() { err = rq.end(err) }()
+	dst.rq = rq
+	if r != nil {
+		return r.Download(ctx, full, size, dst)
+	}
+	f, err := c.sftp.Open(full)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	return f.WriteTo(dst)
 }

@@ -12,6 +12,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sftpwatchd/sftpwatchd/internal/sftpconn/sftp3"
+	"github.com/sftpwatchd/sftpwatchd/internal/testutil/sshdtest"
 )
 
 // openSSHReadSize is max-read-length in OpenSSH 9's limits@openssh.com.
@@ -22,14 +25,11 @@ const openSSHReadSize = 261120
 func downloadsPipelined(t *testing.T, c *Client, rs int) {
 	t.Helper()
 	usesReader(t, c)
-	r := c.lister.cur.Load()
-	r.limits.mu.Lock()
-	asked := r.limits.asked
-	r.limits.mu.Unlock()
+	got, asked, err := c.lister.cur.Load().ReadSize(context.Background())
 	if !asked {
 		t.Fatal("no download asked for the read size: downloads did not use the pipelined reader")
 	}
-	if got, err := r.readSize(context.Background()); err != nil || got != rs {
+	if err != nil || got != rs {
 		t.Fatalf("read size %d (%v), want %d", got, err, rs)
 	}
 }
@@ -88,7 +88,7 @@ func TestDownloadOpenSSH(t *testing.T) {
 // TestDownloadInProcess: pkg/sftp's server does not offer the limits
 // extension: 32 KiB reads.
 func TestDownloadInProcess(t *testing.T) {
-	checkDownloads(t, inProcessFS(t), defaultReadSize, 10<<20+13)
+	checkDownloads(t, inProcessFS(t), sftp3.DefaultReadSize, 10<<20+13)
 }
 
 // TestDownloadShortReads: a server whose every READ answers at most 1000
@@ -96,12 +96,12 @@ func TestDownloadInProcess(t *testing.T) {
 // every entry point.
 func TestDownloadShortReads(t *testing.T) {
 	r := inProcessFS(t)
-	for _, limit := range []int{1000, 4096, defaultReadSize - 1} {
+	for _, limit := range []int{1000, 4096, sftp3.DefaultReadSize - 1} {
 		t.Run(fmt.Sprint(limit), func(t *testing.T) {
 			r.Srv.ShortReads(limit)
 			defer r.Srv.ShortReads(0)
 			before := r.Srv.Requests()
-			checkDownloads(t, r, defaultReadSize, 2<<20+13)
+			checkDownloads(t, r, sftp3.DefaultReadSize, 2<<20+13)
 			// 7 downloads of the 2 MiB file: GetTo, Get, FetchTo with 5 hints.
 			if got, least := r.Srv.Requests()-before, int64(7*(2<<20)/limit); got < least {
 				t.Fatalf("%d requests: the reads were not short", got)
@@ -137,7 +137,7 @@ func TestDownloadErrors(t *testing.T) {
 					t.Errorf("Get %s: %v: %s", tc.name, err, classes(err))
 				}
 			}
-			downloadsPipelined(t, r.C, map[string]int{"openssh": openSSHReadSize, "inprocess": defaultReadSize}[r.Name])
+			downloadsPipelined(t, r.C, map[string]int{"openssh": openSSHReadSize, "inprocess": sftp3.DefaultReadSize}[r.Name])
 		})
 	}
 }
@@ -150,7 +150,7 @@ func TestDownloadRefusedInProcess(t *testing.T) {
 	if got, want := classes(err), "notexist=false permission=true answered=true conn=false"; got != want {
 		t.Fatalf("%v: %s, want %s", err, got, want)
 	}
-	downloadsPipelined(t, r.C, defaultReadSize)
+	downloadsPipelined(t, r.C, sftp3.DefaultReadSize)
 }
 
 // TestDownloadPermissionOpenSSH logs in as an unprivileged user (root
@@ -189,9 +189,9 @@ func TestDownloadCancelOpenSSH(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	poll(t, 10*time.Second, "the open file to be seen", func() bool { return openFDsUnder(t, ld) == 1 })
+	poll(t, 10*time.Second, "the open file to be seen", func() bool { n, err := sshdtest.OpenFDsUnder(ld); return err == nil && n == 1 })
 	f.Close()
-	poll(t, 10*time.Second, "the closed file to be gone", func() bool { return openFDsUnder(t, ld) == 0 })
+	poll(t, 10*time.Second, "the closed file to be gone", func() bool { n, err := sshdtest.OpenFDsUnder(ld); return err == nil && n == 0 })
 
 	// Cancelled by the writer, mid-copy.
 	ctx, cancel := context.WithCancel(context.Background())
@@ -203,11 +203,11 @@ func TestDownloadCancelOpenSSH(t *testing.T) {
 	if !errors.Is(err, context.Canceled) || n >= int64(len(data)) || n <= 1<<20 {
 		t.Fatalf("GetTo cancelled mid-way: n=%d err=%v", n, err)
 	}
-	poll(t, 10*time.Second, "the server to close the file", func() bool { return openFDsUnder(t, ld) == 0 })
+	poll(t, 10*time.Second, "the server to close the file", func() bool { n, err := sshdtest.OpenFDsUnder(ld); return err == nil && n == 0 })
 
 	// Many downloads under deadlines, concurrently.
 	timeouts := []time.Duration{0, 100 * time.Microsecond, time.Millisecond, 5 * time.Millisecond, 20 * time.Millisecond, -1}
-	completed, cancelled := churnListings(t, 4, timeouts, func(ctx context.Context, g, i int) error {
+	completed, cancelled := sshdtest.Churn(t, 4, timeouts, func(ctx context.Context, g, i int) error {
 		var buf bytes.Buffer
 		n, err := r.C.GetTo(ctx, rd+"/big", &buf, nil)
 		if err == nil && (n != int64(len(data)) || !bytes.Equal(buf.Bytes(), data)) {
@@ -219,66 +219,12 @@ func TestDownloadCancelOpenSSH(t *testing.T) {
 	if completed == 0 || cancelled == 0 {
 		t.Fatalf("%d complete, %d cancelled downloads: want both", completed, cancelled)
 	}
-	poll(t, 10*time.Second, "the server to hold no file open", func() bool { return openFDsUnder(t, ld) == 0 })
+	poll(t, 10*time.Second, "the server to hold no file open", func() bool { n, err := sshdtest.OpenFDsUnder(ld); return err == nil && n == 0 })
 	var buf bytes.Buffer
 	if n, err := r.C.GetTo(context.Background(), rd+"/big", &buf, nil); err != nil || !bytes.Equal(buf.Bytes(), data) {
 		t.Fatalf("download after the cancellations: n=%d err=%v", n, err)
 	}
 	downloadsPipelined(t, r.C, openSSHReadSize)
-}
-
-// TestDownloadCancelWaiting cancels downloads waiting for their HANDLE and
-// for their READs, on a server answering after 1 s: each returns
-// context.Canceled before the answer, and the handle is closed when it
-// arrives.
-func TestDownloadCancelWaiting(t *testing.T) {
-	r := inProcessFS(t)
-	data := randomBytes(t, 1<<20)
-	if err := os.WriteFile(filepath.Join(r.Local, "f"), data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	rd, tap := tappedReader(t, r.C)
-	if n, err := rd.download(context.Background(), "/f", -1, io.Discard); err != nil || n != int64(len(data)) {
-		t.Fatalf("download: n=%d err=%v", n, err)
-	}
-	r.Srv.SetLatency(time.Second)
-	for _, tc := range []struct {
-		name     string
-		requests int64 // received by the server when ctx is cancelled
-	}{
-		{"waiting for the handle", 2}, // OPEN, STAT
-		{"waiting for reads", 3},      // OPEN, STAT, READs
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			handles0, _, _ := tap.counts()
-			before := r.Srv.Requests()
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error, 1)
-			go func() {
-				_, err := rd.download(ctx, "/f", -1, io.Discard)
-				done <- err
-			}()
-			poll(t, 10*time.Second, "the requests to reach the server", func() bool { return r.Srv.Requests() >= before+tc.requests })
-			cancel()
-			if err := waitErr(t, done); !errors.Is(err, context.Canceled) {
-				t.Fatalf("download: %v, want context.Canceled", err)
-			}
-			if tc.requests == 2 {
-				if h, _, _ := tap.counts(); h != handles0 {
-					t.Fatal("the handle arrived before the download returned: the test proves nothing")
-				}
-			}
-			poll(t, 10*time.Second, "the handle to be closed", func() bool {
-				h, unclosed, _ := tap.counts()
-				return h == handles0+1 && unclosed == 0
-			})
-		})
-	}
-	r.Srv.SetLatency(0)
-	var buf bytes.Buffer
-	if n, err := rd.download(context.Background(), "/f", int64(len(data)), &buf); err != nil || !bytes.Equal(buf.Bytes(), data) {
-		t.Fatalf("download after the cancellations: n=%d err=%v", n, err)
-	}
 }
 
 // TestDownloadDropInPool cuts the connection at several points of a

@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"path/filepath"
 	"sort"
-	"strings"
 	"testing"
 	"time"
 
@@ -179,52 +178,6 @@ func TestInteropListingBothPaths(t *testing.T) {
 			brokenFallback.lister.off = errDisabledByTest
 			if got, err := walkListing(brokenFallback, root); err == nil && sameListing(got, want) == nil {
 				t.Error("listing through a broken fallback passed the check")
-			}
-		})
-	}
-}
-
-// TestInteropFindLister: Dropbear runs commands: lister: find lists the
-// interop tree as the SFTP walk does. ProFTPD's mod_sftp refuses exec:
-// the find lister fails with ErrFindRefused and the hint.
-func TestInteropFindLister(t *testing.T) {
-	for _, s := range interopServers(t) {
-		t.Run(s.Name, func(t *testing.T) {
-			root := filepath.Join(s.Root, "tree")
-			sc, sf := dialInterop(t, s)
-			c := NewClient(sc, sf)
-			var got []string
-			err := FindWalk(context.Background(), c, root, WalkOptions{Recursive: true}, func(l DirListing) error {
-				if l.Err != nil {
-					return l.Err
-				}
-				for _, e := range l.Entries {
-					size := e.Size
-					if e.Mode.IsDir() {
-						size = 0
-					}
-					got = append(got, fmt.Sprintf("%q %v %d %d", e.RelPath, e.Mode.IsDir(), size, e.MTime.Unix()))
-				}
-				return nil
-			})
-			if !s.Exec {
-				if !errors.Is(err, ErrFindRefused) || !strings.Contains(err.Error(), "needs a server that runs commands over SSH") {
-					t.Fatalf("find on %s: %v, want ErrFindRefused with the hint", s.Name, err)
-				}
-				if err := FindProbe(context.Background(), c, root); !errors.Is(err, ErrFindRefused) {
-					t.Errorf("FindProbe on %s: %v, want ErrFindRefused", s.Name, err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("find on %s: %v", s.Name, err)
-			}
-			sort.Strings(got)
-			if err := sameListing(got, localListing(t, root)); err != nil {
-				t.Error(err)
-			}
-			if err := FindProbe(context.Background(), c, root); err != nil {
-				t.Errorf("FindProbe: %v", err)
 			}
 		})
 	}

@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-
-	"github.com/sftpwatchd/sftpwatchd/internal/metrics"
 )
 
 // Redial backoff after a failed dial: doubling from minBackoff to
@@ -40,7 +38,7 @@ type Pool struct {
 	host    string
 	perConn int // calls per connection before another is dialled
 	log     *zap.Logger
-	m       *metrics.Metrics
+	obs     Observer
 
 	sem         chan struct{} // one token per call in flight
 	closeCtx    context.Context
@@ -88,8 +86,17 @@ func (pc *poolConn) isDead() bool {
 	}
 }
 
-// NewPool creates a pool for the host; it dials on first use. m may be nil.
-func NewPool(cfg HostConfig, log *zap.Logger, m *metrics.Metrics) *Pool {
+// Observer is told what a Pool's connections do, for metrics: the number
+// of connections open to host after each change, and the result of each
+// dial ("ok" or "error"). *metrics.Metrics satisfies it.
+type Observer interface {
+	SFTPConnectionsOpen(host string, n int)
+	SFTPDial(host, result string)
+}
+
+// NewPool creates a pool for the host; it dials on first use. obs may be
+// nil.
+func NewPool(cfg HostConfig, log *zap.Logger, obs Observer) *Pool {
 	if log == nil {
 		log = zap.NewNop()
 	}
@@ -97,7 +104,7 @@ func NewPool(cfg HostConfig, log *zap.Logger, m *metrics.Metrics) *Pool {
 	per := (cfg.MaxConcurrentRequests + cfg.MaxConnections - 1) / cfg.MaxConnections
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Pool{
-		cfg: cfg, host: cfg.displayName(), perConn: max(per, 1), log: log, m: m,
+		cfg: cfg, host: cfg.displayName(), perConn: max(per, 1), log: log, obs: obs,
 		sem:      make(chan struct{}, cfg.MaxConcurrentRequests),
 		closeCtx: ctx, closeCancel: cancel,
 		changed: make(chan struct{}),
@@ -412,14 +419,14 @@ func (p *Pool) notifyLocked() {
 }
 
 func (p *Pool) setGaugeLocked() {
-	if p.m != nil {
-		p.m.SFTPConnections.WithLabelValues(p.host).Set(float64(len(p.conns)))
+	if p.obs != nil {
+		p.obs.SFTPConnectionsOpen(p.host, len(p.conns))
 	}
 }
 
 func (p *Pool) countDial(result string) {
-	if p.m != nil {
-		p.m.SFTPDialsTotal.WithLabelValues(p.host, result).Inc()
+	if p.obs != nil {
+		p.obs.SFTPDial(p.host, result)
 	}
 }
 

@@ -9,8 +9,6 @@ import (
 	"path"
 	"path/filepath"
 	"time"
-
-	"github.com/pkg/sftp"
 )
 
 // GetOptions tunes Get, GetDir and GetTree.
@@ -93,8 +91,8 @@ func (cr *ctxReader) Read(p []byte) (int, error) {
 
 // GetTo copies remote file p into w and returns the bytes written (pysftp's
 // getfo). Many read requests are kept in flight; w still receives the
-// bytes in order. On a connection with the pipelined reader (dirreader.go,
-// fileread.go) they are as large as the server allows (limits@openssh.com)
+// bytes in order. On a connection with the pipelined reader (package
+// sftp3) they are as large as the server allows (limits@openssh.com)
 // and a short read is asked for again; otherwise pkg/sftp's File.WriteTo
 // reads (concurrently unless the client was built with
 // UseConcurrentReads(false)). progress, if set, gets the running total
@@ -180,8 +178,8 @@ func (c *Client) get(ctx context.Context, full, local string, fi os.FileInfo, op
 
 // accessTime is the remote access time when the server sent one.
 func accessTime(fi os.FileInfo) time.Time {
-	if st, ok := fi.Sys().(*sftp.FileStat); ok && st.Atime != 0 {
-		return time.Unix(int64(st.Atime), 0)
+	if a, ok := sftpAttrs(fi); ok && a.Atime != 0 {
+		return time.Unix(int64(a.Atime), 0)
 	}
 	return fi.ModTime()
 }

@@ -2,7 +2,6 @@ package sftpconn
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -12,9 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/pkg/sftp"
-
-	"github.com/sftpwatchd/sftpwatchd/internal/diff"
+	"github.com/sftpwatchd/sftpwatchd/internal/sftpconn/sftp3"
 )
 
 // Doer runs fn with a connected Client: *Pool (one pooled connection per
@@ -36,8 +33,8 @@ func (c *Client) Do(ctx context.Context, fn func(*Client) error) error {
 
 // DefaultWalkConcurrency is the number of directory reads Walk keeps in
 // flight when WalkOptions.Concurrency is 0: the pool's default request
-// budget. Measured (BenchmarkWalk, 2,001 dirs / 20,010 files, 2 ms per
-// request): 16 in flight is 13× a one-request-at-a-time walk, 64 is 38×.
+// budget (DefaultMaxConcurrentRequests, 64). What it buys over a
+// one-request-at-a-time walk is measured in bench/RESULTS.md.
 const DefaultWalkConcurrency = DefaultMaxConcurrentRequests
 
 // WalkOptions tunes Walk.
@@ -53,31 +50,13 @@ type WalkOptions struct {
 	// ancestors (a loop). Links that resolve outside the root, dangle or
 	// loop are reported as symbolic links. Off, links are never followed.
 	FollowSymlinks bool
-	// Concurrency is the number of directory reads in flight (default 16).
+	// Concurrency is the number of directory reads in flight (default
+	// DefaultWalkConcurrency, 64).
 	Concurrency int
 	// Skip, if set, is asked before descending into each directory (relPath
 	// is relative to the root); true prunes it: it is reported as an entry of
 	// its parent but not listed.
 	Skip func(relPath string, fi os.FileInfo) bool
-}
-
-// DirListing is one directory's complete listing, or the error that
-// prevented it.
-type DirListing struct {
-	Dir     string  // path relative to the root, slash-separated; "" for the root
-	Entries []Entry // sorted by name; nil when Err is set
-	Err     error
-}
-
-// Entry is one directory entry found by Walk.
-type Entry struct {
-	RelPath string // relative to the root, slash-separated, no leading slash
-	Name    string // base name, exactly as the server sent it (any bytes but '/')
-	Type    diff.EntryType
-	Size    int64
-	Mode    fs.FileMode // type and permission bits
-	MTime   time.Time
-	Link    string // symbolic link target as stored (Type Symlink, or a followed link)
 }
 
 // Walk lists the tree under root (resolved against c's working directory
@@ -162,7 +141,7 @@ type linkInfo struct {
 
 type dirResult struct {
 	task    dirTask
-	entries []dirEntry // sorted by name
+	entries []sftp3.Entry // sorted by name
 	links   map[int]linkInfo
 	err     error
 }
@@ -263,10 +242,10 @@ const linkConcurrency = 8
 // ("no such file", "permission denied", another status) is a fact about the
 // link; anything else (the connection failing) fails the directory, so a
 // lost connection never turns into a wrong entry.
-func (w *walker) resolveLinks(ctx context.Context, c *Client, dir string, entries []dirEntry) (map[int]linkInfo, error) {
+func (w *walker) resolveLinks(ctx context.Context, c *Client, dir string, entries []sftp3.Entry) (map[int]linkInfo, error) {
 	var idx []int
 	for i := range entries {
-		if entries[i].mode&sIFMT == sIFLNK {
+		if entries[i].Attrs.IsSymlink() {
 			idx = append(idx, i)
 		}
 	}
@@ -286,7 +265,7 @@ func (w *walker) resolveLinks(ctx context.Context, c *Client, dir string, entrie
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			p := path.Join(dir, entries[i].name)
+			p := path.Join(dir, entries[i].Filename)
 			var li linkInfo
 			err := answered(&li.target, func() (string, error) { return c.Readlink(ctx, p) })
 			if err == nil && w.opt.FollowSymlinks {
@@ -329,13 +308,6 @@ func answered(dst *string, f func() (string, error)) error {
 	}
 }
 
-// serverAnswered reports whether err is the server's answer to a request,
-// as opposed to the request not being answered (connection lost, ctx).
-func serverAnswered(err error) bool {
-	var se *sftp.StatusError
-	return IsNotExist(err) || IsPermission(err) || errors.As(err, &se)
-}
-
 // build turns a read result into the listing for fn and the directories to
 // descend into. Below the root, the rel paths of a listing share one
 // allocation: each entry's RelPath is a substring of it, and its Name a
@@ -353,24 +325,24 @@ func (w *walker) build(r dirResult) (DirListing, []dirTask) {
 	off, k := 0, 0
 	for i := range r.entries {
 		de := &r.entries[i]
-		if de.name == "" {
+		if de.Filename == "" {
 			continue // not safe (relPaths): a hostile server's "..", "", or a name with '/'
 		}
-		rel := de.name
+		rel := de.Filename
 		if prefix > 0 {
-			rel = rels[off : off+prefix+len(de.name)]
+			rel = rels[off : off+prefix+len(de.Filename)]
 			off += len(rel)
 		}
 		name := rel[prefix:]
-		mode := fileMode(de.mode)
+		mode := sftp3.FileMode(de.Attrs.Mode)
 		e := &listing.Entries[k] // filled in place: an Entry is 112 bytes
 		k++
 		e.RelPath, e.Name = rel, name
-		e.Type, e.Size, e.Mode = typeOf(mode), int64(de.size), mode
-		e.MTime = time.Unix(int64(de.mtime), 0)
+		e.Type, e.Size, e.Mode = typeOf(mode), int64(de.Attrs.Size), mode
+		e.MTime = time.Unix(int64(de.Attrs.Mtime), 0)
 		var fi os.FileInfo = de
 		followed := false
-		if e.Type == diff.Symlink {
+		if e.Type == TypeSymlink {
 			li := r.links[i]
 			e.Link = li.target
 			if w.followable(t, li) {
@@ -379,7 +351,7 @@ func (w *walker) build(r dirResult) (DirListing, []dirTask) {
 				fi, followed = li.fi, true
 			}
 		}
-		if e.Type != diff.Dir || !canDescend || (w.opt.Skip != nil && w.opt.Skip(rel, fi)) {
+		if e.Type != TypeDir || !canDescend || (w.opt.Skip != nil && w.opt.Skip(rel, fi)) {
 			continue
 		}
 		// A task outlives its listing: its own copy of rel keeps the
@@ -404,14 +376,14 @@ func (w *walker) build(r dirResult) (DirListing, []dirTask) {
 // the length of the "dir/" prefix, and how many names are safe. In the
 // root (dir "") a rel path is the name itself: the string is "" and the
 // prefix 0.
-func relPaths(dir string, entries []dirEntry) (rels string, prefix, safe int) {
+func relPaths(dir string, entries []sftp3.Entry) (rels string, prefix, safe int) {
 	n := 0
 	for i := range entries {
-		if !listedName(entries[i].name) {
-			entries[i].name = ""
+		if !listedName(entries[i].Filename) {
+			entries[i].Filename = ""
 			continue
 		}
-		n += len(entries[i].name)
+		n += len(entries[i].Filename)
 		safe++
 	}
 	if dir == "" {
@@ -421,12 +393,12 @@ func relPaths(dir string, entries []dirEntry) (rels string, prefix, safe int) {
 	var b strings.Builder
 	b.Grow(n + prefix*safe)
 	for i := range entries {
-		if entries[i].name == "" {
+		if entries[i].Filename == "" {
 			continue
 		}
 		b.WriteString(dir)
 		b.WriteByte('/')
-		b.WriteString(entries[i].name)
+		b.WriteString(entries[i].Filename)
 	}
 	return b.String(), prefix, safe
 }
@@ -491,15 +463,15 @@ func entryOf(rel, name string, fi os.FileInfo) Entry {
 	}
 }
 
-func typeOf(m fs.FileMode) diff.EntryType {
+func typeOf(m fs.FileMode) EntryType {
 	switch {
 	case m.IsRegular():
-		return diff.File
+		return TypeFile
 	case m.IsDir():
-		return diff.Dir
+		return TypeDir
 	case m&fs.ModeSymlink != 0:
-		return diff.Symlink
+		return TypeSymlink
 	default:
-		return diff.Other
+		return TypeOther
 	}
 }

@@ -18,8 +18,6 @@ import (
 	"time"
 
 	"github.com/pkg/sftp"
-
-	"github.com/sftpwatchd/sftpwatchd/internal/diff"
 )
 
 // collector records Walk's calls and checks the serial, once-per-dir
@@ -63,7 +61,7 @@ func (c *collector) dirs() []string {
 // wantEntry is the comparable part of an Entry.
 type wantEntry struct {
 	RelPath, Name, Link string
-	Type                diff.EntryType
+	Type                EntryType
 	Size, MTime         int64
 	Perm                fs.FileMode
 }
@@ -91,7 +89,7 @@ func expectListing(t *testing.T, root, rel string) []wantEntry {
 			r = rel + "/" + de.Name()
 		}
 		w := wantEntry{RelPath: r, Name: de.Name(), Type: typeOf(fi.Mode()), Size: fi.Size(), MTime: fi.ModTime().Unix(), Perm: fi.Mode().Perm()}
-		if w.Type == diff.Symlink {
+		if w.Type == TypeSymlink {
 			w.Link, _ = os.Readlink(filepath.Join(root, filepath.FromSlash(r)))
 		}
 		out = append(out, w)
@@ -193,10 +191,10 @@ func TestWalkTree(t *testing.T) {
 			for _, e := range col.listings[""].Entries {
 				byName[e.Name] = e
 			}
-			if e := byName["fifo"]; e.Type != diff.Other {
+			if e := byName["fifo"]; e.Type != TypeOther {
 				t.Errorf("fifo type %v", e.Type)
 			}
-			if e := byName["link"]; e.Type != diff.Symlink || e.Link != "d0/f1" {
+			if e := byName["link"]; e.Type != TypeSymlink || e.Link != "d0/f1" {
 				t.Errorf("link = %+v", e)
 			}
 		})
@@ -390,11 +388,11 @@ func TestWalkSymlinks(t *testing.T) {
 				types[e.RelPath] = e
 			}
 		}
-		expect := map[string]diff.EntryType{
-			"a/b/up": diff.Symlink, "a/self": diff.Symlink, "x": diff.Dir, "out": diff.Symlink,
-			"abs": diff.Symlink, "dangling": diff.Symlink, "fl": diff.File, "p/l": diff.Dir,
-			"q/l": diff.Dir, "p/l/l": diff.Symlink, "q/l/l": diff.Symlink, "x/self": diff.Symlink,
-			"x/b/up": diff.Symlink, "x/file": diff.File,
+		expect := map[string]EntryType{
+			"a/b/up": TypeSymlink, "a/self": TypeSymlink, "x": TypeDir, "out": TypeSymlink,
+			"abs": TypeSymlink, "dangling": TypeSymlink, "fl": TypeFile, "p/l": TypeDir,
+			"q/l": TypeDir, "p/l/l": TypeSymlink, "q/l/l": TypeSymlink, "x/self": TypeSymlink,
+			"x/b/up": TypeSymlink, "x/file": TypeFile,
 		}
 		for rel, typ := range expect {
 			e, ok := types[rel]

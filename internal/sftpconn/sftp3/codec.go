@@ -1,4 +1,4 @@
-package sftpconn
+package sftp3
 
 import (
 	"encoding/binary"
@@ -8,12 +8,10 @@ import (
 	"os"
 	"strings"
 	"time"
-
-	"github.com/pkg/sftp"
 )
 
-// The decoding half of the directory reader (dirreader.go): SFTP v3
-// (draft-ietf-secsh-filexfer-02) NAME and STATUS payloads into dirEntry
+// The decoding half of the client (conn.go): SFTP v3
+// (draft-ietf-secsh-filexfer-02) NAME and STATUS payloads into Entry
 // values. Every length is checked before it is used: a short or lying
 // packet is an error, never a panic or an allocation sized by the server.
 
@@ -41,52 +39,48 @@ const (
 	sIFLNK = 0o120000
 )
 
-// errProtocol marks a reply that is not valid SFTP v3. The channel it came
-// on cannot be trusted any more; IsConnectionError holds for it.
-var errProtocol = errors.New("sftp protocol error")
+// ErrProtocol marks a reply that is not valid SFTP v3. The channel it came
+// on cannot be trusted any more: callers treat it as a lost connection.
+var ErrProtocol = errors.New("sftp protocol error")
 
 // errTruncated is a payload shorter than its fields say.
-var errTruncated = fmt.Errorf("%w: truncated packet", errProtocol)
+var errTruncated = fmt.Errorf("%w: truncated packet", ErrProtocol)
 
-// dirEntry is one entry of a listing: an os.FileInfo without the longname
-// and with no pointers but the name. Sys returns a *sftp.FileStat built on
-// demand, as pkg/sftp's own FileInfo does.
-type dirEntry struct {
-	name  string
-	size  uint64
-	mode  uint32 // SFTP permissions word: S_IFMT type bits and permissions
-	mtime uint32
-	atime uint32
-	uid   uint32
-	gid   uint32
+// Entry is one entry of a listing: an os.FileInfo without the longname
+// and with no pointers but the name.
+type Entry struct {
+	Filename string // exactly as the server sent it
+	Attrs    Attrs
 }
 
-var _ os.FileInfo = (*dirEntry)(nil)
-
-func (e *dirEntry) Name() string       { return e.name }
-func (e *dirEntry) Size() int64        { return int64(e.size) }
-func (e *dirEntry) Mode() fs.FileMode  { return fileMode(e.mode) }
-func (e *dirEntry) ModTime() time.Time { return time.Unix(int64(e.mtime), 0) }
-func (e *dirEntry) IsDir() bool        { return e.Mode().IsDir() }
-
-// Sys returns a *sftp.FileStat, like the FileInfo pkg/sftp returns.
-func (e *dirEntry) Sys() any {
-	return &sftp.FileStat{Size: e.size, Mode: e.mode, Mtime: e.mtime, Atime: e.atime, UID: e.uid, GID: e.gid}
+// Attrs are the SFTP v3 attributes of an entry that a listing keeps; a
+// field the server did not send is zero.
+type Attrs struct {
+	Size  uint64
+	Mode  uint32 // SFTP permissions word: S_IFMT type bits and permissions
+	Mtime uint32
+	Atime uint32
+	UID   uint32
+	GID   uint32
 }
 
-// dirEntryOf is fi as a dirEntry: pkg/sftp's FileInfo carries the SFTP
-// attributes as a *sftp.FileStat; any other FileInfo is converted.
-func dirEntryOf(fi os.FileInfo) dirEntry {
-	if st, ok := fi.Sys().(*sftp.FileStat); ok && st != nil {
-		return dirEntry{name: fi.Name(), size: st.Size, mode: st.Mode, mtime: st.Mtime, atime: st.Atime, uid: st.UID, gid: st.GID}
-	}
-	mtime := uint32(fi.ModTime().Unix())
-	return dirEntry{name: fi.Name(), size: uint64(fi.Size()), mode: sftpMode(fi.Mode()), mtime: mtime, atime: mtime}
+var _ os.FileInfo = (*Entry)(nil)
+
+func (e *Entry) Name() string       { return e.Filename }
+func (e *Entry) Size() int64        { return int64(e.Attrs.Size) }
+func (e *Entry) Mode() fs.FileMode  { return FileMode(e.Attrs.Mode) }
+func (e *Entry) ModTime() time.Time { return time.Unix(int64(e.Attrs.Mtime), 0) }
+func (e *Entry) IsDir() bool        { return e.Mode().IsDir() }
+
+// Sys returns a copy of the entry's Attrs, as an *Attrs.
+func (e *Entry) Sys() any {
+	a := e.Attrs
+	return &a
 }
 
-// sftpMode is fileMode's inverse: an fs.FileMode as an SFTP permissions
+// ModeBits is FileMode's inverse: an fs.FileMode as an SFTP permissions
 // word.
-func sftpMode(fm fs.FileMode) uint32 {
+func ModeBits(fm fs.FileMode) uint32 {
 	m := uint32(fm.Perm())
 	switch {
 	case fm&fs.ModeSocket != 0:
@@ -116,9 +110,9 @@ func sftpMode(fm fs.FileMode) uint32 {
 	return m
 }
 
-// fileMode converts SFTP permission bits to an fs.FileMode the way pkg/sftp
+// FileMode converts SFTP permission bits to an fs.FileMode the way pkg/sftp
 // does: the S_IFMT type, the 0777 permissions and setuid, setgid, sticky.
-func fileMode(m uint32) fs.FileMode {
+func FileMode(m uint32) fs.FileMode {
 	fm := fs.FileMode(m & 0o777)
 	switch m & 0o170000 {
 	case 0o140000:
@@ -188,22 +182,22 @@ func (d *decoder) bytes() []byte {
 	return s
 }
 
-// attrs decodes an ATTRS block into e (name untouched).
-func (d *decoder) attrs(e *dirEntry) {
+// attrs decodes an ATTRS block into e.
+func (d *decoder) attrs(e *Attrs) {
 	flags := d.uint32()
 	if flags&attrSize != 0 {
-		e.size = d.uint64()
+		e.Size = d.uint64()
 	}
 	if flags&attrUIDGID != 0 {
-		e.uid = d.uint32()
-		e.gid = d.uint32()
+		e.UID = d.uint32()
+		e.GID = d.uint32()
 	}
 	if flags&attrPermissions != 0 {
-		e.mode = d.uint32()
+		e.Mode = d.uint32()
 	}
 	if flags&attrACModTime != 0 {
-		e.atime = d.uint32()
-		e.mtime = d.uint32()
+		e.Atime = d.uint32()
+		e.Mtime = d.uint32()
 	}
 	if flags&attrExtended != 0 {
 		// Each pair takes at least 8 bytes, so a lying count runs out of
@@ -226,7 +220,7 @@ const minNameEntry = 12
 // skipped without a copy. It returns the bytes consumed; trailing bytes
 // after the last entry are tolerated. A truncated payload is an error and
 // dst is returned as it was.
-func decodeName(p []byte, dst []dirEntry) ([]dirEntry, int, error) {
+func decodeName(p []byte, dst []Entry) ([]Entry, int, error) {
 	d := decoder{b: p}
 	count := d.uint32()
 	if d.err != nil {
@@ -244,8 +238,8 @@ func decodeName(p []byte, dst []dirEntry) ([]dirEntry, int, error) {
 		name := d.bytes()
 		start := len(p) - len(d.b) - len(name)
 		d.bytes() // longname: ls -l text, never used
-		var e dirEntry
-		d.attrs(&e)
+		var e Entry
+		d.attrs(&e.Attrs)
 		if d.err != nil {
 			clear(dst[base:len(dst)])
 			return dst[:base], 0, d.err
@@ -265,7 +259,7 @@ func decodeName(p []byte, dst []dirEntry) ([]dirEntry, int, error) {
 	names := b.String()
 	off := 0
 	for i, s := range spans {
-		dst[base+i].name = names[off : off+int(s.n)]
+		dst[base+i].Filename = names[off : off+int(s.n)]
 		off += int(s.n)
 	}
 	return dst, len(p) - len(d.b), nil
@@ -275,55 +269,45 @@ func decodeName(p []byte, dst []dirEntry) ([]dirEntry, int, error) {
 type nameSpan struct{ start, n uint32 }
 
 // growEntries makes room for n more entries in one allocation.
-func growEntries(s []dirEntry, n int) []dirEntry {
+func growEntries(s []Entry, n int) []Entry {
 	if cap(s)-len(s) >= n {
 		return s
 	}
-	grown := make([]dirEntry, len(s), max(len(s)+n, 2*cap(s)))
+	grown := make([]Entry, len(s), max(len(s)+n, 2*cap(s)))
 	copy(grown, s)
 	return grown
 }
 
-// listStatusError is an SFTP STATUS reply that failed a listing request:
-// the server answered. errors.Is matches fs.ErrNotExist (NO_SUCH_FILE) and
-// fs.ErrPermission (PERMISSION_DENIED); errors.As also yields a
-// *sftp.StatusError with the same code, so code that classifies pkg/sftp's
-// errors (serverAnswered, IsConnectionError) treats both alike.
-type listStatusError struct {
-	code uint32
-	msg  string // the server's message, as sent
+// StatusError is an SFTP STATUS reply that failed a request: the server
+// answered. errors.Is matches fs.ErrNotExist (NO_SUCH_FILE) and
+// fs.ErrPermission (PERMISSION_DENIED).
+type StatusError struct {
+	Code uint32 // SSH_FX_* status code
+	Msg  string // the server's message, as sent
 }
 
-func (e *listStatusError) Error() string {
+func (e *StatusError) Error() string {
 	var what string
-	switch e.code {
+	switch e.Code {
 	case fxNoSuchFile:
 		what = "no such file"
 	case fxPermissionDenied:
 		what = "permission denied"
 	default:
-		what = fmt.Sprintf("sftp status %d", e.code)
+		what = fmt.Sprintf("sftp status %d", e.Code)
 	}
-	if e.msg == "" {
+	if e.Msg == "" {
 		return what
 	}
-	return fmt.Sprintf("%s (server: %q)", what, e.msg)
+	return fmt.Sprintf("%s (server: %q)", what, e.Msg)
 }
 
-func (e *listStatusError) Is(target error) bool {
+func (e *StatusError) Is(target error) bool {
 	switch target {
 	case fs.ErrNotExist:
-		return e.code == fxNoSuchFile
+		return e.Code == fxNoSuchFile
 	case fs.ErrPermission:
-		return e.code == fxPermissionDenied
-	}
-	return false
-}
-
-func (e *listStatusError) As(target any) bool {
-	if t, ok := target.(**sftp.StatusError); ok {
-		*t = &sftp.StatusError{Code: e.code}
-		return true
+		return e.Code == fxPermissionDenied
 	}
 	return false
 }
@@ -344,3 +328,6 @@ func decodeStatus(p []byte) (code uint32, msg string, err error) {
 	}
 	return code, msg, nil
 }
+
+// IsSymlink reports whether the mode word's type is a symbolic link.
+func (a *Attrs) IsSymlink() bool { return a.Mode&sIFMT == sIFLNK }

@@ -1,4 +1,4 @@
-package sftpconn
+package sftp3
 
 import (
 	"context"
@@ -7,7 +7,7 @@ import (
 	"io"
 )
 
-// Downloads on the pipelined reader (dirreader.go): OPEN, then many READs
+// Downloads on the client (conn.go): OPEN, then many READs
 // of the server's read size in flight (limits.go), the data written to an
 // io.Writer in order, then a CLOSE nobody waits for.
 //
@@ -41,7 +41,7 @@ const (
 
 // replyBuf returns a buffer for a reply of n bytes, and its pool handle
 // (nil when n is not pooled).
-func (r *dirReader) replyBuf(n int) ([]byte, *[]byte) {
+func (r *Conn) replyBuf(n int) ([]byte, *[]byte) {
 	if n < pooledReplyMin || n > pooledReplyCap {
 		return make([]byte, n), nil
 	}
@@ -53,7 +53,7 @@ func (r *dirReader) replyBuf(n int) ([]byte, *[]byte) {
 }
 
 // putReplyBuf gives a reply's buffer back once nothing refers to it.
-func (r *dirReader) putReplyBuf(b *[]byte) {
+func (r *Conn) putReplyBuf(b *[]byte) {
 	if b != nil {
 		r.bufs.Put(b)
 	}
@@ -89,25 +89,25 @@ func appendOpen(b []byte, id uint32, name string) []byte {
 
 // sendPackets queues whole request packets and writes them, grouped with
 // other goroutines' requests like send.
-func (r *dirReader) sendPackets(pkts []byte) error {
+func (r *Conn) sendPackets(pkts []byte) error {
 	r.wmu.Lock()
 	r.queued = append(r.queued, pkts...)
 	return r.writeQueuedLocked()
 }
 
-// download copies remote file full into dst, in order, from its first
+// Download copies remote file full into dst, in order, from its first
 // byte to its end, and returns the bytes written. size is the length the
 // caller expects, or -1 (then a STAT goes with the OPEN, answered in the
 // same round trip, and its size is used instead): it is only a hint,
 // which saves asking past the end of a file as long as expected (a READ
 // starts exactly at size, and none beyond it until that one returns data).
 //
-// Errors: a *listStatusError when the server refused the OPEN or a READ
+// Errors: a *StatusError when the server refused the OPEN or a READ
 // (errors.Is fs.ErrNotExist, fs.ErrPermission); ctx.Err() when ctx ended
-// first; dst's error; a connection error otherwise (IsConnectionError), a
-// reply that breaks the protocol included. Whatever the outcome, the
+// first; dst's error; the channel's failure otherwise (ErrProtocol for a
+// reply that breaks the protocol). Whatever the outcome, the
 // handle is closed once the server gave one.
-func (r *dirReader) download(ctx context.Context, full string, size int64, dst io.Writer) (int64, error) {
+func (r *Conn) Download(ctx context.Context, full string, size int64, dst io.Writer) (int64, error) {
 	r.startLimits()
 	w := &replyWaiter{ch: make(chan reply, maxUnanswered)}
 	handle, statSize, err := r.openFile(ctx, w, full, size < 0)
@@ -139,7 +139,7 @@ func (r *dirReader) download(ctx context.Context, full string, size int64, dst i
 // openFile sends OPEN (and STAT when withStat) and waits for the handle
 // (and the size, -1 when not known). When ctx ends first the handle is
 // closed when it arrives.
-func (r *dirReader) openFile(ctx context.Context, w *replyWaiter, full string, withStat bool) (handle []byte, size int64, err error) {
+func (r *Conn) openFile(ctx context.Context, w *replyWaiter, full string, withStat bool) (handle []byte, size int64, err error) {
 	ids := []uint32{0, 0}
 	if !withStat {
 		ids = ids[:1]
@@ -204,7 +204,7 @@ func (r *dirReader) openFile(ctx context.Context, w *replyWaiter, full string, w
 			}
 			return nil, 0, statusReplyErr(rep, "open")
 		default:
-			return giveUp(fmt.Errorf("%w: packet type %d in reply to open", errProtocol, rep.typ))
+			return giveUp(fmt.Errorf("%w: packet type %d in reply to open", ErrProtocol, rep.typ))
 		}
 	}
 	return handle, size, nil
@@ -231,14 +231,14 @@ func statusReplyErr(rep reply, op string) error {
 		return err
 	}
 	if code == fxOK || code == fxEOF {
-		return fmt.Errorf("%w: status %d in reply to %s", errProtocol, code, op)
+		return fmt.Errorf("%w: status %d in reply to %s", ErrProtocol, code, op)
 	}
-	return &listStatusError{code: code, msg: msg}
+	return &StatusError{Code: code, Msg: msg}
 }
 
 // fileCopier is one download's state after the OPEN.
 type fileCopier struct {
-	r      *dirReader
+	r      *Conn
 	w      *replyWaiter
 	handle []byte
 	dst    io.Writer
@@ -295,7 +295,7 @@ func (fc *fileCopier) copy(ctx context.Context) (int64, error) {
 		}
 	}
 	if fc.eof < 0 || fc.next < fc.eof {
-		return fc.written, fmt.Errorf("%w: reads ended at offset %d without end of file", errProtocol, fc.next)
+		return fc.written, fmt.Errorf("%w: reads ended at offset %d without end of file", ErrProtocol, fc.next)
 	}
 	return fc.written, nil
 }
@@ -346,7 +346,7 @@ func (fc *fileCopier) ask() error {
 func (fc *fileCopier) take(rep reply) error {
 	s, ok := fc.out[rep.id]
 	if !ok {
-		return fmt.Errorf("%w: reply to an unknown read", errProtocol)
+		return fmt.Errorf("%w: reply to an unknown read", ErrProtocol)
 	}
 	delete(fc.out, rep.id)
 	switch rep.typ {
@@ -357,9 +357,9 @@ func (fc *fileCopier) take(rep reply) error {
 		case d.err != nil:
 			return d.err
 		case len(data) > s.n:
-			return fmt.Errorf("%w: %d bytes in reply to a read of %d at offset %d", errProtocol, len(data), s.n, s.off)
+			return fmt.Errorf("%w: %d bytes in reply to a read of %d at offset %d", ErrProtocol, len(data), s.n, s.off)
 		case len(data) == 0:
-			return fmt.Errorf("%w: no data in reply to a read at offset %d", errProtocol, s.off)
+			return fmt.Errorf("%w: no data in reply to a read at offset %d", ErrProtocol, s.off)
 		}
 		end := s.off + int64(len(data))
 		if fc.hint >= 0 && end > fc.hint {
@@ -385,7 +385,7 @@ func (fc *fileCopier) take(rep reply) error {
 			fc.eof = s.off
 		}
 	default:
-		return fmt.Errorf("%w: packet type %d in reply to read", errProtocol, rep.typ)
+		return fmt.Errorf("%w: packet type %d in reply to read", ErrProtocol, rep.typ)
 	}
 	return nil
 }
@@ -431,27 +431,4 @@ func (fc *fileCopier) abandon() {
 		ids = append(ids, id)
 	}
 	fc.r.abandon(ids...)
-}
-
-// download copies full (resolved) into dst: with the pipelined reader when
-// the connection has one, else with pkg/sftp's File.WriteTo. size is the
-// expected length, or -1 (see dirReader.download). Every write to dst is
-// progress for the request deadline.
-func (c *Client) download(ctx context.Context, full string, size int64, dst *ctxWriter) (n int64, err error) {
-	r, err := c.reader(ctx)
-	if err != nil {
-		return 0, err
-	}
-	rq := c.watch.start()
-	defer func() { err = rq.end(err) }()
-	dst.rq = rq
-	if r != nil {
-		return r.download(ctx, full, size, dst)
-	}
-	f, err := c.sftp.Open(full)
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	return f.WriteTo(dst)
 }

@@ -1,4 +1,4 @@
-package sftpconn
+package findlist
 
 import (
 	"context"
@@ -12,21 +12,23 @@ import (
 	"strings"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/sftpwatchd/sftpwatchd/internal/sftpconn"
 )
 
-// ErrFindFollow is FindWalk's refusal of WalkOptions.FollowSymlinks: find
+// ErrFollow is Walk's refusal of sftpconn.WalkOptions.FollowSymlinks: find
 // -L would follow links out of the root.
-var ErrFindFollow = errors.New("the find lister cannot follow symbolic links")
+var ErrFollow = errors.New("the find lister cannot follow symbolic links")
 
 // errFindFailed is a find run whose outcome cannot be trusted as a listing.
 var errFindFailed = errors.New("find did not list the tree")
 
-// ErrFindRefused is a server that did not run find: the exec session was
+// ErrRefused is a server that did not run find: the exec session was
 // refused, or what answered was not GNU find (an SFTP-only account, a
 // nologin shell, no find, a find without -printf). It is a configuration
 // problem of the watch, not a failure of one scan: the error carries the
 // server's own text and says what the lister needs.
-var ErrFindRefused = errors.New("lister: find needs a server that runs commands over SSH with a POSIX shell and GNU find; lister: sftp does not")
+var ErrRefused = errors.New("lister: find needs a server that runs commands over SSH with a POSIX shell and GNU find; lister: sftp does not")
 
 // maxFindStdoutHead is how much of find's output is kept to show when it
 // turns out not to be find's.
@@ -40,10 +42,10 @@ const maxFindStderr = 1 << 20
 // parser, and through the SSH window find itself, waits.
 const findQueue = 16
 
-// FindWalk lists the tree under root, an absolute path, with one GNU find
+// Walk lists the tree under root, an absolute path, with one GNU find
 // run in an SSH session through d — one round trip instead of one per
 // directory — and hands the result to fn with Walk's contract (one
-// DirListing per directory visited, complete or with Err; MaxDepth,
+// sftpconn.DirListing per directory visited, complete or with Err; MaxDepth,
 // Recursive and Skip honoured; Skip prunes client side), with one
 // exception: a directory may be handed over complete and later again
 // with Err (see below). It needs a server that allows exec sessions, a
@@ -55,18 +57,18 @@ const findQueue = 16
 // find's messages arrive on another stream, so they are judged when the
 // run has ended: a directory find reports it could not read (its message,
 // in the C locale, names a directory find printed) is then handed over
-// again as DirListing{Dir, Err}, after whatever find printed of it. Such
+// again as sftpconn.DirListing{Dir, Err}, after whatever find printed of it. Such
 // an Err means: what was handed over of this directory is true, and what
 // was not may still exist (the poller treats it so). Anything else fails
 // the whole walk with an error after the listings handed over so far: a
 // message that cannot be attributed with certainty, an exit status other
 // than 0 or 1 (no shell, no find, a signal), output that is not GNU find's
 // (a find without -printf), a stream cut short, a broken connection. A
-// caller must therefore act on the listings only once FindWalk returned
+// caller must therefore act on the listings only once Walk returned
 // nil, as the poller does (a failed walk is a failed scan).
-func FindWalk(ctx context.Context, d Doer, root string, opt WalkOptions, fn func(DirListing) error) error {
+func Walk(ctx context.Context, d sftpconn.Doer, root string, opt sftpconn.WalkOptions, fn func(sftpconn.DirListing) error) error {
 	if opt.FollowSymlinks {
-		return fmt.Errorf("find walk %q: %w", root, ErrFindFollow)
+		return fmt.Errorf("find walk %q: %w", root, ErrFollow)
 	}
 	if !path.IsAbs(root) {
 		return fmt.Errorf("find walk %q: the root must be an absolute path", root)
@@ -78,10 +80,10 @@ func FindWalk(ctx context.Context, d Doer, root string, opt WalkOptions, fn func
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	queue := make(chan DirListing, findQueue)
-	gone := make(chan struct{}) // FindWalk returned: the parser stops handing over
+	queue := make(chan sftpconn.DirListing, findQueue)
+	gone := make(chan struct{}) // Walk returned: the parser stops handing over
 	defer close(gone)
-	p := newFindParser(opt, func(l DirListing) bool {
+	p := newFindParser(opt, func(l sftpconn.DirListing) bool {
 		select {
 		case queue <- l:
 			return true
@@ -93,11 +95,10 @@ func FindWalk(ctx context.Context, d Doer, root string, opt WalkOptions, fn func
 	head := &boundedBuffer{max: maxFindStdoutHead}
 	ran := make(chan error, 1)
 	go func() {
-		ran <- d.Do(ctx, func(c *Client) error {
+		ran <- d.Do(ctx, func(c *sftpconn.Client) error {
 			// Under the request deadline: find's output, while the parser
 			// is not waiting for fn, must keep coming.
-			rq := c.watch.start()
-			return rq.end(c.Run(ctx, findCommand(root, depth), progressWriter{rq, io.MultiWriter(head, p)}, progressWriter{rq, stderr}))
+			return c.RunTimed(ctx, findCommand(root, depth), io.MultiWriter(head, p), stderr)
 		})
 	}()
 	var runErr error
@@ -132,7 +133,7 @@ func FindWalk(ctx context.Context, d Doer, root string, opt WalkOptions, fn func
 	}
 	if err, ok := failed[""]; ok {
 		err = fmt.Errorf("list %q: %w", root, err)
-		if ferr := fn(DirListing{Err: err}); ferr != nil {
+		if ferr := fn(sftpconn.DirListing{Err: err}); ferr != nil {
 			return ferr
 		}
 		return err
@@ -147,27 +148,27 @@ func FindWalk(ctx context.Context, d Doer, root string, opt WalkOptions, fn func
 			continue // pruned by Skip or max depth: Walk would not have listed it
 		}
 		err := fmt.Errorf("list %q: %w", findPath(root, dir), failed[dir])
-		if err := fn(DirListing{Dir: dir, Err: err}); err != nil {
+		if err := fn(sftpconn.DirListing{Dir: dir, Err: err}); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// FindProbe checks that FindWalk can list root through d, at the cost of
+// Probe checks that Walk can list root through d, at the cost of
 // one tiny find run that prints the root alone: it fails with
-// ErrFindRefused where the server does not run GNU find, and with the
+// ErrRefused where the server does not run GNU find, and with the
 // listing error of the root (fs.ErrNotExist, fs.ErrPermission, not a
 // directory) where find cannot list it.
-func FindProbe(ctx context.Context, d Doer, root string) error {
+func Probe(ctx context.Context, d sftpconn.Doer, root string) error {
 	if !path.IsAbs(root) {
 		return fmt.Errorf("find probe %q: the root must be an absolute path", root)
 	}
 	root = path.Clean(root)
-	p := newFindParser(WalkOptions{}, func(DirListing) bool { return true })
+	p := newFindParser(sftpconn.WalkOptions{}, func(sftpconn.DirListing) bool { return true })
 	stderr := &boundedBuffer{max: maxFindStderr}
 	head := &boundedBuffer{max: maxFindStdoutHead}
-	runErr := d.Do(ctx, func(c *Client) error {
+	runErr := d.Do(ctx, func(c *sftpconn.Client) error {
 		return c.Run(ctx, findCommand(root, findRootOnly), io.MultiWriter(head, p), stderr)
 	})
 	if err := ctx.Err(); err != nil {
@@ -187,13 +188,13 @@ func FindProbe(ctx context.Context, d Doer, root string) error {
 // listings of the directories still open at its end (the root's last) and
 // the directories find could not read (rel path → error). head is the
 // start of the run's stdout.
-func checkFindRun(root string, runErr error, p *findParser, stderr, head *boundedBuffer) ([]DirListing, map[string]error, error) {
+func checkFindRun(root string, runErr error, p *findParser, stderr, head *boundedBuffer) ([]sftpconn.DirListing, map[string]error, error) {
 	msgs, overflow := stderr.contents()
 	status := 0
 	if runErr != nil {
 		var exit *ssh.ExitError
 		switch {
-		case IsConnectionError(runErr):
+		case sftpconn.IsConnectionError(runErr):
 			return nil, nil, runErr
 		case !errors.As(runErr, &exit) && p.rootSeen():
 			// find ran and printed, then the session ended without an
@@ -202,7 +203,7 @@ func checkFindRun(root string, runErr error, p *findParser, stderr, head *bounde
 		case !errors.As(runErr, &exit):
 			// The session or the command was refused, or it ended without
 			// an exit status.
-			return nil, nil, fmt.Errorf("%w: %w", ErrFindRefused, runErr)
+			return nil, nil, fmt.Errorf("%w: %w", ErrRefused, runErr)
 		case exit.Signal() != "":
 			return nil, nil, fmt.Errorf("%w: killed by signal %s", errFindFailed, exit.Signal())
 		}
@@ -253,7 +254,7 @@ func checkFindRun(root string, runErr error, p *findParser, stderr, head *bounde
 	return rest, failed, nil
 }
 
-// refusal is the ErrFindRefused error of a run in which find did not run:
+// refusal is the ErrRefused error of a run in which find did not run:
 // nothing of find's output (no root record) and either output that is not
 // find's, or a failure whose messages are not all find's own (find's
 // message about a missing or unreadable root is a listing error, not a
@@ -277,9 +278,9 @@ func refusal(status int, p *findParser, msgs string, head *boundedBuffer) error 
 	}
 	text := strings.TrimSpace(strings.TrimSpace(msgs) + "\n" + strings.TrimSpace(out))
 	if text == "" {
-		return fmt.Errorf("%w: the command exited with status %d and printed nothing", ErrFindRefused, status)
+		return fmt.Errorf("%w: the command exited with status %d and printed nothing", ErrRefused, status)
 	}
-	return fmt.Errorf("%w: the command exited with status %d; the server said %s", ErrFindRefused, status, excerpt(text))
+	return fmt.Errorf("%w: the command exited with status %d; the server said %s", ErrRefused, status, excerpt(text))
 }
 
 // vanishedEntry reports whether a find message is about an entry that was
@@ -323,7 +324,7 @@ func relOf(root, where string) (string, bool) {
 }
 
 // descends reports whether Walk would list directory entry e.
-func descends(opt WalkOptions, e Entry) bool {
+func descends(opt sftpconn.WalkOptions, e sftpconn.Entry) bool {
 	depth := strings.Count(e.RelPath, "/") + 1
 	if !opt.Recursive || (opt.MaxDepth > 0 && depth >= opt.MaxDepth) {
 		return false

@@ -1,4 +1,4 @@
-package sftpconn
+package sftp3
 
 import (
 	"bufio"
@@ -8,17 +8,15 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"slices"
-	"strings"
 	"sync"
 	"time"
 
 	"golang.org/x/crypto/ssh"
 )
 
-// dirReader is a small SFTP v3 client that lists directories and
-// downloads files (fileread.go), on its own "sftp" subsystem channel of
-// the SSH connection the Client already has. pkg/sftp's ReadDirContext
+// Conn is a small SFTP v3 client that lists directories (List) and
+// downloads files (Download, download.go), on its own "sftp" subsystem
+// channel of an SSH connection. pkg/sftp's ReadDirContext
 // costs 4 sequential round trips for a directory of up to ~100 entries
 // (OPENDIR, READDIR, READDIR answering EOF, CLOSE, whose answer it waits
 // for) and allocates a longname string and two structs per entry. Here a
@@ -26,14 +24,14 @@ import (
 // more per data reply until one says EOF), then a CLOSE whose answer
 // nobody waits for.
 //
-// Many goroutines list concurrently on one dirReader: requests carry ids,
+// Many goroutines list concurrently on one Conn: requests carry ids,
 // one mutex serialises the writes, and one goroutine (run) reads every
 // reply and hands it to the listing waiting for that id; replies nobody
 // waits for (CLOSE, requests of a cancelled listing) are dropped. When the
 // channel fails (EOF, a read error, a reply that is not SFTP) every
-// waiter, and every later request, fails with an error for which
-// IsConnectionError holds.
-type dirReader struct {
+// waiter, and every later request, fails with the channel's error
+// (ErrProtocol, ErrClosed or the transport's): the connection is lost.
+type Conn struct {
 	ch ssh.Channel
 
 	wmu     sync.Mutex
@@ -54,7 +52,7 @@ type dirReader struct {
 	wg     sync.WaitGroup // run
 
 	limits limitsState // the read size of downloads (limits.go)
-	bufs   sync.Pool   // buffers of large replies, reused (fileread.go)
+	bufs   sync.Pool   // buffers of large replies, reused (download.go)
 }
 
 // Packet types (SFTP v3).
@@ -92,30 +90,30 @@ type replyWaiter struct {
 	ch chan reply
 }
 
-// openDirReader opens a session channel on sshc and starts a reader on it
-// (newDirReader). A refusal by the server (the channel or the subsystem
-// refused, an unusable VERSION) is returned as errNoDirReader; anything else
+// Open opens a session channel on sshc and starts a reader on it
+// (New). A refusal by the server (the channel or the subsystem
+// refused, an unusable VERSION) is returned as ErrUnavailable; anything else
 // is the connection's failure or ctx's.
-func openDirReader(ctx context.Context, sshc *ssh.Client) (*dirReader, error) {
+func Open(ctx context.Context, sshc *ssh.Client) (*Conn, error) {
 	ch, reqs, err := sshc.OpenChannel("session", nil)
 	if err != nil {
 		var oce *ssh.OpenChannelError
 		if errors.As(err, &oce) {
-			return nil, fmt.Errorf("%w: open session channel: %w", errNoDirReader, err)
+			return nil, fmt.Errorf("%w: open session channel: %w", ErrUnavailable, err)
 		}
 		return nil, fmt.Errorf("open session channel: %w", err)
 	}
 	go ssh.DiscardRequests(reqs)
-	return newDirReader(ctx, ch)
+	return New(ctx, ch)
 }
 
-// newDirReader starts the sftp subsystem on session channel ch, agrees on
+// New starts the sftp subsystem on session channel ch, agrees on
 // version 3 and starts reading replies. ctx bounds the exchange; on error
 // ch is closed.
-func newDirReader(ctx context.Context, ch ssh.Channel) (*dirReader, error) {
+func New(ctx context.Context, ch ssh.Channel) (*Conn, error) {
 	// Cut the exchange when ctx ends: every blocked read or write returns.
 	stop := context.AfterFunc(ctx, func() { ch.Close() })
-	r, err := startDirReader(ch)
+	r, err := start(ch)
 	if !stop() {
 		err = errors.Join(ctx.Err(), err)
 	}
@@ -128,15 +126,15 @@ func newDirReader(ctx context.Context, ch ssh.Channel) (*dirReader, error) {
 	return r, nil
 }
 
-// startDirReader requests the subsystem and exchanges INIT and VERSION.
-func startDirReader(ch ssh.Channel) (*dirReader, error) {
+// start requests the subsystem and exchanges INIT and VERSION.
+func start(ch ssh.Channel) (*Conn, error) {
 	go io.Copy(io.Discard, ch.Stderr()) //nolint:errcheck // ends with the channel
 	ok, err := ch.SendRequest("subsystem", true, ssh.Marshal(struct{ Name string }{"sftp"}))
 	if err != nil {
 		return nil, fmt.Errorf("start sftp subsystem: %w", err)
 	}
 	if !ok {
-		return nil, fmt.Errorf("%w: the server refused the sftp subsystem", errNoDirReader)
+		return nil, fmt.Errorf("%w: the server refused the sftp subsystem", ErrUnavailable)
 	}
 	init := []byte{0, 0, 0, 5, fxpInit, 0, 0, 0, 3}
 	if _, err := ch.Write(init); err != nil {
@@ -148,19 +146,19 @@ func startDirReader(ch ssh.Channel) (*dirReader, error) {
 	}
 	n := binary.BigEndian.Uint32(hdr[:])
 	if n < 5 || n > maxReplyPacket {
-		return nil, fmt.Errorf("%w: sftp version packet of %d bytes", errNoDirReader, n)
+		return nil, fmt.Errorf("%w: sftp version packet of %d bytes", ErrUnavailable, n)
 	}
 	p := make([]byte, n)
 	if _, err := io.ReadFull(ch, p); err != nil {
 		return nil, fmt.Errorf("read sftp version: %w", err)
 	}
 	if p[0] != fxpVersion {
-		return nil, fmt.Errorf("%w: packet type %d instead of version", errNoDirReader, p[0])
+		return nil, fmt.Errorf("%w: packet type %d instead of version", ErrUnavailable, p[0])
 	}
 	if v := binary.BigEndian.Uint32(p[1:5]); v < 3 {
-		return nil, fmt.Errorf("%w: server speaks sftp version %d", errNoDirReader, v)
+		return nil, fmt.Errorf("%w: server speaks sftp version %d", ErrUnavailable, v)
 	}
-	r := &dirReader{ch: ch, pending: make(map[uint32]*replyWaiter), done: make(chan struct{})}
+	r := &Conn{ch: ch, pending: make(map[uint32]*replyWaiter), done: make(chan struct{})}
 	r.limits.offered = hasExtension(p[5:], extLimits)
 	r.limits.ready = make(chan struct{})
 	r.orphan = &replyWaiter{}
@@ -169,25 +167,26 @@ func startDirReader(ch ssh.Channel) (*dirReader, error) {
 	return r, nil
 }
 
-// errNoDirReader means the server does not offer what the directory reader
-// needs; the Client lists with pkg/sftp instead.
-var errNoDirReader = errors.New("pipelined directory reader unavailable")
+// ErrUnavailable means the server does not offer what Conn needs (a second
+// session channel, the sftp subsystem, version 3); callers use another
+// client instead.
+var ErrUnavailable = errors.New("pipelined directory reader unavailable")
 
-// errReaderClosed is why requests fail after Client.Close.
-var errReaderClosed = fmt.Errorf("directory reader: %w", net.ErrClosed)
+// ErrClosed is why requests fail after Close.
+var ErrClosed = fmt.Errorf("directory reader: %w", net.ErrClosed)
 
-// close ends the channel; the reader goroutine and every waiter stop.
-func (r *dirReader) close() {
-	r.fail(errReaderClosed)
+// Close ends the channel; the reader goroutine and every waiter stop.
+func (r *Conn) Close() {
+	r.fail(ErrClosed)
 	r.flushTimer.Stop()
 	r.ch.Close()
 }
 
-// wait returns when the reader goroutine is done.
-func (r *dirReader) wait() { r.wg.Wait() }
+// Wait returns when the reader goroutine is done.
+func (r *Conn) Wait() { r.wg.Wait() }
 
-// broken reports whether the reader can no longer be used.
-func (r *dirReader) broken() bool {
+// Broken reports whether the reader can no longer be used.
+func (r *Conn) Broken() bool {
 	select {
 	case <-r.done:
 		return true
@@ -198,7 +197,7 @@ func (r *dirReader) broken() bool {
 
 // fail records why the reader broke (the first reason wins), wakes every
 // waiter and drops their requests.
-func (r *dirReader) fail(err error) {
+func (r *Conn) fail(err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.err != nil {
@@ -210,14 +209,14 @@ func (r *dirReader) fail(err error) {
 }
 
 // failure is the error waiters report once done is closed.
-func (r *dirReader) failure() error {
+func (r *Conn) failure() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.err
 }
 
 // run reads replies until the channel fails, handing each to its waiter.
-func (r *dirReader) run(br *bufio.Reader) {
+func (r *Conn) run(br *bufio.Reader) {
 	defer r.wg.Done()
 	var hdr [4]byte
 	for {
@@ -227,7 +226,7 @@ func (r *dirReader) run(br *bufio.Reader) {
 		}
 		n := binary.BigEndian.Uint32(hdr[:])
 		if n < 5 || n > maxReplyPacket {
-			r.fail(fmt.Errorf("%w: reply of %d bytes", errProtocol, n))
+			r.fail(fmt.Errorf("%w: reply of %d bytes", ErrProtocol, n))
 			r.ch.Close()
 			return
 		}
@@ -262,7 +261,7 @@ func (r *dirReader) run(br *bufio.Reader) {
 
 // register fills ids with fresh request ids whose replies go to w; with a
 // nil w the replies are dropped.
-func (r *dirReader) register(w *replyWaiter, ids []uint32) error {
+func (r *Conn) register(w *replyWaiter, ids []uint32) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.err != nil {
@@ -279,7 +278,7 @@ func (r *dirReader) register(w *replyWaiter, ids []uint32) error {
 }
 
 // abandon stops waiting for ids: their replies will be dropped.
-func (r *dirReader) abandon(ids ...uint32) {
+func (r *Conn) abandon(ids ...uint32) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, id := range ids {
@@ -290,7 +289,7 @@ func (r *dirReader) abandon(ids ...uint32) {
 // orphanOpen hands a pending OPENDIR over to the reader: when its HANDLE
 // arrives the handle is closed. It reports false if the reply was already
 // handed to the listing (or the reader broke).
-func (r *dirReader) orphanOpen(id uint32) bool {
+func (r *Conn) orphanOpen(id uint32) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, ok := r.pending[id]; !ok {
@@ -314,7 +313,7 @@ func appendRequest(b []byte, typ byte, id uint32, arg []byte) []byte {
 // writes, others queue their packets and return, and the writer sends
 // everything queued meanwhile in its next write. A failed write breaks the
 // reader; every waiter learns it from done.
-func (r *dirReader) send(typ byte, ids []uint32, arg []byte) error {
+func (r *Conn) send(typ byte, ids []uint32, arg []byte) error {
 	r.wmu.Lock()
 	for _, id := range ids {
 		r.queued = appendRequest(r.queued, typ, id, arg)
@@ -324,7 +323,7 @@ func (r *dirReader) send(typ byte, ids []uint32, arg []byte) error {
 
 // writeQueuedLocked writes the queue unless another goroutine is writing
 // (it will write it). Called with wmu held; it returns with wmu released.
-func (r *dirReader) writeQueuedLocked() error {
+func (r *Conn) writeQueuedLocked() error {
 	if r.writing {
 		r.wmu.Unlock()
 		return nil // the goroutine writing now sends these next
@@ -359,7 +358,7 @@ const closeDelay = time.Millisecond
 // closeHandle queues a CLOSE for handle; its answer is dropped. It never
 // blocks: the CLOSE goes out with the next request written, or from the
 // flush timer after closeDelay.
-func (r *dirReader) closeHandle(handle []byte) {
+func (r *Conn) closeHandle(handle []byte) {
 	ids := []uint32{0}
 	if r.register(nil, ids) != nil {
 		return // broken: the server drops the session's handles with it
@@ -374,7 +373,7 @@ func (r *dirReader) closeHandle(handle []byte) {
 }
 
 // flush writes what is queued (the flush timer's function).
-func (r *dirReader) flush() {
+func (r *Conn) flush() {
 	r.wmu.Lock()
 	r.flushArmed = false
 	r.writeQueuedLocked() //nolint:errcheck // a failure breaks the reader, which reports it
@@ -388,149 +387,4 @@ func handleOf(p []byte) ([]byte, error) {
 		return nil, d.err
 	}
 	return h, nil
-}
-
-// list reads directory full completely and returns its entries sorted by
-// name ("." and ".." left out). Errors: a *listStatusError when the server
-// refused; ctx.Err() when ctx ended first; a connection error otherwise.
-// Each reply is progress for rq (may be nil).
-func (r *dirReader) list(ctx context.Context, full string, rq *request) ([]dirEntry, error) {
-	w := &replyWaiter{ch: make(chan reply, replyBuffer)}
-	ids := make([]uint32, 2)
-	if err := r.register(w, ids[:1]); err != nil {
-		return nil, err
-	}
-	openID := ids[0]
-	if err := r.send(fxpOpenDir, ids[:1], []byte(full)); err != nil {
-		return nil, err
-	}
-	var rep reply
-	select {
-	case rep = <-w.ch:
-	case <-r.done:
-		return nil, r.failure()
-	case <-ctx.Done():
-		if !r.orphanOpen(openID) {
-			// The HANDLE (or a STATUS) is in w.ch, or the reader broke.
-			select {
-			case rep := <-w.ch:
-				if rep.typ == fxpHandle {
-					if h, err := handleOf(rep.payload); err == nil {
-						r.closeHandle(h)
-					}
-				}
-			default:
-			}
-		}
-		return nil, ctx.Err()
-	}
-	switch rep.typ {
-	case fxpHandle:
-	case fxpStatus:
-		return nil, r.statusErr(rep)
-	default:
-		return nil, fmt.Errorf("%w: packet type %d in reply to opendir", errProtocol, rep.typ)
-	}
-	rq.touch()
-	handle, err := handleOf(rep.payload)
-	if err != nil {
-		return nil, err
-	}
-	entries, err := r.readAll(ctx, w, handle, rq)
-	// The CLOSE's answer is not awaited: the listing is complete (or
-	// failed) either way, and a failed CLOSE changes nothing for it.
-	r.closeHandle(handle)
-	if err != nil {
-		return nil, err
-	}
-	slices.SortFunc(entries, func(a, b dirEntry) int { return strings.Compare(a.name, b.name) })
-	return entries, nil
-}
-
-// readAll pipelines READDIRs on handle: two at once, one more per data
-// reply while no EOF has been seen, until every READDIR sent has been
-// answered and one said EOF. Replies may come back in any order; every data
-// reply's entries are kept.
-func (r *dirReader) readAll(ctx context.Context, w *replyWaiter, handle []byte, rq *request) ([]dirEntry, error) {
-	outstanding := make([]uint32, 0, replyBuffer)
-	ids := make([]uint32, replyBuffer)
-	sendN := func(n int) error {
-		if err := r.register(w, ids[:n]); err != nil {
-			return err
-		}
-		outstanding = append(outstanding, ids[:n]...)
-		return r.send(fxpReadDir, ids[:n], handle)
-	}
-	giveUp := func(err error) ([]dirEntry, error) {
-		r.abandon(outstanding...)
-		return nil, err
-	}
-	if err := sendN(2); err != nil {
-		return giveUp(err)
-	}
-	var entries []dirEntry
-	eof := false
-	for len(outstanding) > 0 {
-		var rep reply
-		select {
-		case rep = <-w.ch:
-		case <-r.done:
-			return giveUp(r.failure())
-		case <-ctx.Done():
-			return giveUp(ctx.Err())
-		}
-		rq.touch()
-		// Take every reply already here before asking for more, so that
-		// an EOF that came with a data reply saves a READDIR.
-		data := 0
-		for {
-			outstanding = slices.DeleteFunc(outstanding, func(id uint32) bool { return id == rep.id })
-			switch rep.typ {
-			case fxpName:
-				var err error
-				if entries, _, err = decodeName(rep.payload, entries); err != nil {
-					return giveUp(err)
-				}
-				data++
-			case fxpStatus:
-				code, _, err := decodeStatus(rep.payload)
-				if err != nil {
-					return giveUp(err)
-				}
-				if code != fxEOF {
-					return giveUp(r.statusErr(rep))
-				}
-				eof = true
-			default:
-				return giveUp(fmt.Errorf("%w: packet type %d in reply to readdir", errProtocol, rep.typ))
-			}
-			select {
-			case rep = <-w.ch:
-				continue
-			default:
-			}
-			break
-		}
-		if !eof && data > 0 {
-			if err := sendN(data); err != nil {
-				return giveUp(err)
-			}
-		}
-	}
-	if !eof {
-		return nil, fmt.Errorf("%w: readdir replies ended without EOF", errProtocol)
-	}
-	return entries, nil
-}
-
-// statusErr turns a STATUS reply into the listing's error.
-func (r *dirReader) statusErr(rep reply) error {
-	code, msg, err := decodeStatus(rep.payload)
-	if err != nil {
-		return err
-	}
-	if code == fxOK || code == fxEOF {
-		return fmt.Errorf("%w: status %d in reply to opendir", errProtocol, code)
-	}
-	return &listStatusError{code: code, msg: msg}
 }

@@ -1,4 +1,4 @@
-package sftpconn
+package findlist
 
 import (
 	"context"
@@ -13,14 +13,15 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/sftpwatchd/sftpwatchd/internal/sftpconn"
 	"github.com/sftpwatchd/sftpwatchd/internal/testutil/sshdtest"
 )
 
-// collect runs FindWalk and returns the listings fn was given.
-func collectFind(t *testing.T, d Doer, root string, opt WalkOptions) ([]DirListing, error) {
+// collect runs Walk and returns the listings fn was given.
+func collectFind(t *testing.T, d sftpconn.Doer, root string, opt sftpconn.WalkOptions) ([]sftpconn.DirListing, error) {
 	t.Helper()
-	var got []DirListing
-	err := FindWalk(context.Background(), d, root, opt, func(l DirListing) error {
+	var got []sftpconn.DirListing
+	err := Walk(context.Background(), d, root, opt, func(l sftpconn.DirListing) error {
 		got = append(got, l)
 		return nil
 	})
@@ -30,18 +31,18 @@ func collectFind(t *testing.T, d Doer, root string, opt WalkOptions) ([]DirListi
 func TestFindWalkNeedsExec(t *testing.T) {
 	r := inProcessFS(t)
 	os.Mkdir(r.local("d"), 0o755)
-	got, err := collectFind(t, r.C, "/d", WalkOptions{Recursive: true})
+	got, err := collectFind(t, r.C, "/d", sftpconn.WalkOptions{Recursive: true})
 	if err == nil || len(got) != 0 {
-		t.Fatalf("FindWalk on a server without exec: listings %v, err %v", got, err)
+		t.Fatalf("Walk on a server without exec: listings %v, err %v", got, err)
 	}
 	if !strings.Contains(err.Error(), "lister: find needs a server that runs commands") {
 		t.Errorf("error on the embedded server does not say what is needed: %v", err)
 	}
 
-	if _, err := collectFind(t, r.C, "/d", WalkOptions{Recursive: true, FollowSymlinks: true}); !errors.Is(err, ErrFindFollow) {
-		t.Errorf("FollowSymlinks: %v, want ErrFindFollow", err)
+	if _, err := collectFind(t, r.C, "/d", sftpconn.WalkOptions{Recursive: true, FollowSymlinks: true}); !errors.Is(err, ErrFollow) {
+		t.Errorf("FollowSymlinks: %v, want ErrFollow", err)
 	}
-	if _, err := collectFind(t, r.C, "rel", WalkOptions{Recursive: true}); err == nil {
+	if _, err := collectFind(t, r.C, "rel", sftpconn.WalkOptions{Recursive: true}); err == nil {
 		t.Error("relative root accepted")
 	}
 }
@@ -53,17 +54,17 @@ func TestFindWalkOpenSSHRoots(t *testing.T) {
 	os.Symlink("dir", r.local("link"))
 
 	// A missing root: fn hears of it, Walk fails with fs.ErrNotExist.
-	got, err := collectFind(t, r.C, r.remote("missing"), WalkOptions{Recursive: true})
+	got, err := collectFind(t, r.C, r.remote("missing"), sftpconn.WalkOptions{Recursive: true})
 	if !errors.Is(err, fs.ErrNotExist) || len(got) != 1 || got[0].Dir != "" || !errors.Is(got[0].Err, fs.ErrNotExist) {
 		t.Errorf("missing root: %v %v", got, err)
 	}
 	// A file is not a directory to list.
-	if got, err := collectFind(t, r.C, r.remote("file"), WalkOptions{Recursive: true}); err == nil || len(got) != 0 {
+	if got, err := collectFind(t, r.C, r.remote("file"), sftpconn.WalkOptions{Recursive: true}); err == nil || len(got) != 0 {
 		t.Errorf("file root: %v %v", got, err)
 	}
 	// A root that is a link to a directory is listed through it, as SFTP does.
 	os.WriteFile(r.local("dir/in"), []byte("x"), 0o644)
-	got, err = collectFind(t, r.C, r.remote("link"), WalkOptions{Recursive: true})
+	got, err = collectFind(t, r.C, r.remote("link"), sftpconn.WalkOptions{Recursive: true})
 	if err != nil || len(got) != 1 || len(got[0].Entries) != 1 || got[0].Entries[0].Name != "in" {
 		t.Errorf("link root: %+v %v", got, err)
 	}
@@ -71,7 +72,7 @@ func TestFindWalkOpenSSHRoots(t *testing.T) {
 	for _, name := range []string{"it's", "$(touch PWNED)", "a\nb", "back\\slash", "`touch PWNED`"} {
 		os.Mkdir(r.local(name), 0o755)
 		os.WriteFile(filepath.Join(r.local(name), "f"), []byte("x"), 0o644)
-		got, err := collectFind(t, r.C, r.remote(name), WalkOptions{Recursive: true})
+		got, err := collectFind(t, r.C, r.remote(name), sftpconn.WalkOptions{Recursive: true})
 		if err != nil || len(got) != 1 || len(got[0].Entries) != 1 {
 			t.Errorf("root %q: %+v %v", name, got, err)
 		}
@@ -89,20 +90,20 @@ func TestFindWalkBrokenConnection(t *testing.T) {
 	s := sshdtest.Start(t)
 	px := sshdtest.NewProxy(t, s.Addr)
 	os.MkdirAll(filepath.Join(s.Root, "tree", "a"), 0o755)
-	pool := NewPool(HostConfig{
+	pool := sftpconn.NewPool(sftpconn.HostConfig{
 		Name: "h", Address: px.Addr, User: s.User, PrivateKeyFile: s.ClientKeyFile,
 		HostKeyFingerprint: s.HostKeyFingerprint, ConnectTimeout: 2 * time.Second,
 	}, zap.NewNop(), nil)
 	defer pool.Close()
 	ctx := context.Background()
-	if err := pool.Do(ctx, func(c *Client) error { return nil }); err != nil {
+	if err := pool.Do(ctx, func(c *sftpconn.Client) error { return nil }); err != nil {
 		t.Fatalf("connect: %v\n%s", err, s.Log())
 	}
 	px.Freeze()
 	done := make(chan error, 1)
 	var calls int
 	go func() {
-		done <- FindWalk(ctx, pool, filepath.Join(s.Root, "tree"), WalkOptions{Recursive: true}, func(DirListing) error {
+		done <- Walk(ctx, pool, filepath.Join(s.Root, "tree"), sftpconn.WalkOptions{Recursive: true}, func(sftpconn.DirListing) error {
 			calls++
 			return nil
 		})
@@ -112,13 +113,13 @@ func TestFindWalkBrokenConnection(t *testing.T) {
 	select {
 	case err := <-done:
 		if err == nil || calls != 0 {
-			t.Fatalf("FindWalk over a cut connection: err %v, %d listings", err, calls)
+			t.Fatalf("Walk over a cut connection: err %v, %d listings", err, calls)
 		}
-		if !IsConnectionError(err) {
+		if !sftpconn.IsConnectionError(err) {
 			t.Logf("error (not classified as a connection error): %v", err)
 		}
 	case <-time.After(30 * time.Second):
-		t.Fatal("FindWalk did not return after the connection was cut")
+		t.Fatal("Walk did not return after the connection was cut")
 	}
 }
 
@@ -141,13 +142,13 @@ func TestFindWalkCutMidStream(t *testing.T) {
 			}
 		}
 	}
-	pool := NewPool(HostConfig{
+	pool := sftpconn.NewPool(sftpconn.HostConfig{
 		Name: "h", Address: px.Addr, User: s.User, PrivateKeyFile: s.ClientKeyFile,
 		HostKeyFingerprint: s.HostKeyFingerprint, ConnectTimeout: 2 * time.Second,
 	}, zap.NewNop(), nil)
 	defer pool.Close()
 	var listings int
-	err := FindWalk(context.Background(), pool, root, WalkOptions{Recursive: true}, func(l DirListing) error {
+	err := Walk(context.Background(), pool, root, sftpconn.WalkOptions{Recursive: true}, func(l sftpconn.DirListing) error {
 		listings++
 		if listings == 1 {
 			px.Freeze() // nothing more reaches us...
@@ -160,7 +161,7 @@ func TestFindWalkCutMidStream(t *testing.T) {
 		t.Fatal("no listing was handed over before the end of the run: the test proves nothing")
 	}
 	if err == nil {
-		t.Fatalf("FindWalk returned nil after the connection was cut (%d listings handed over)", listings)
+		t.Fatalf("Walk returned nil after the connection was cut (%d listings handed over)", listings)
 	}
 	if strings.Contains(err.Error(), "needs a server that runs commands") {
 		t.Errorf("a cut connection is blamed on the server's abilities: %v", err)

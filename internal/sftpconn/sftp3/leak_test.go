@@ -1,4 +1,4 @@
-package sftpconn
+package sftp3
 
 import (
 	"context"
@@ -7,13 +7,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
+
+	"github.com/sftpwatchd/sftpwatchd/internal/testutil/sshdtest"
 )
 
 // tapChannel is the reader's real channel, observed: it records every
@@ -83,31 +84,31 @@ func (c *tapChannel) counts() (handles, unclosed, opendirs int) {
 	return handles, unclosed, c.opendirs
 }
 
-// tappedReader opens a reader on c's SSH connection through a tap.
-func tappedReader(t *testing.T, c *Client) (*dirReader, *tapChannel) {
+// tappedReader opens a Conn on sc through a tap.
+func tappedReader(t *testing.T, sc *ssh.Client) (*Conn, *tapChannel) {
 	t.Helper()
-	ch, reqs, err := c.SSH().OpenChannel("session", nil)
+	ch, reqs, err := sc.OpenChannel("session", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	go ssh.DiscardRequests(reqs)
 	tap := &tapChannel{Channel: ch, handles: map[string]int{}, closes: map[string]int{}}
-	r, err := newDirReader(context.Background(), tap)
+	r, err := New(context.Background(), tap)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		r.close()
-		r.wait()
+		r.Close()
+		r.Wait()
 	})
 	return r, tap
 }
 
-// listAsync runs r.list in a goroutine.
-func listAsync(ctx context.Context, r *dirReader, dir string) <-chan error {
+// listAsync runs r.List in a goroutine.
+func listAsync(ctx context.Context, r *Conn, dir string) <-chan error {
 	done := make(chan error, 1)
 	go func() {
-		_, err := r.list(ctx, dir, nil)
+		_, err := r.List(ctx, dir, nil)
 		done <- err
 	}()
 	return done
@@ -129,13 +130,13 @@ func waitErr(t *testing.T, done <-chan error) error {
 // context.Canceled before the server's answer, and the handle is closed
 // when it arrives.
 func TestDirReaderCancel(t *testing.T) {
-	r := inProcessFS(t)
-	fillDir(t, filepath.Join(r.Local, "d"), 250)
-	rd, tap := tappedReader(t, r.C)
-	if got, err := rd.list(context.Background(), "/d", nil); err != nil || len(got) != 250 {
+	srv, local, sc := inProcess(t)
+	makeFiles(t, filepath.Join(local, "d"), 250)
+	rd, tap := tappedReader(t, sc)
+	if got, err := rd.List(context.Background(), "/d", nil); err != nil || len(got) != 250 {
 		t.Fatalf("list: %d entries, %v", len(got), err)
 	}
-	r.Srv.SetLatency(time.Second)
+	srv.SetLatency(time.Second)
 
 	for _, tc := range []struct {
 		name     string
@@ -146,10 +147,10 @@ func TestDirReaderCancel(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			handles0, _, _ := tap.counts()
-			before := r.Srv.Requests()
+			before := srv.Requests()
 			ctx, cancel := context.WithCancel(context.Background())
 			done := listAsync(ctx, rd, "/d")
-			poll(t, 10*time.Second, "the requests to reach the server", func() bool { return r.Srv.Requests() >= before+tc.requests })
+			poll(t, 10*time.Second, "the requests to reach the server", func() bool { return srv.Requests() >= before+tc.requests })
 			cancel()
 			if err := waitErr(t, done); !errors.Is(err, context.Canceled) {
 				t.Fatalf("list: %v, want context.Canceled", err)
@@ -165,8 +166,8 @@ func TestDirReaderCancel(t *testing.T) {
 			})
 		})
 	}
-	r.Srv.SetLatency(0)
-	if got, err := rd.list(context.Background(), "/d", nil); err != nil || len(got) != 250 {
+	srv.SetLatency(0)
+	if got, err := rd.List(context.Background(), "/d", nil); err != nil || len(got) != 250 {
 		t.Fatalf("list after the cancellations: %d entries, %v", len(got), err)
 	}
 }
@@ -175,15 +176,15 @@ func TestDirReaderCancel(t *testing.T) {
 // every stage, concurrently, and checks that every handle the server gave
 // was closed.
 func TestDirReaderNoHandleLeak(t *testing.T) {
-	r := inProcessFS(t)
+	srv, local, sc := inProcess(t)
 	for i, n := range []int{0, 3, 120, 250} {
-		fillDir(t, filepath.Join(r.Local, fmt.Sprint(i)), n)
+		makeFiles(t, filepath.Join(local, fmt.Sprint(i)), n)
 	}
-	rd, tap := tappedReader(t, r.C)
-	r.Srv.SetLatency(time.Millisecond)
+	rd, tap := tappedReader(t, sc)
+	srv.SetLatency(time.Millisecond)
 	timeouts := []time.Duration{0, 300 * time.Microsecond, time.Millisecond, 2 * time.Millisecond, 4 * time.Millisecond, -1}
-	completed, cancelled := churnListings(t, 25, timeouts, func(ctx context.Context, g, i int) error {
-		_, err := rd.list(ctx, fmt.Sprintf("/%d", (g*7+i)%4), nil)
+	completed, cancelled := sshdtest.Churn(t, 25, timeouts, func(ctx context.Context, g, i int) error {
+		_, err := rd.List(ctx, fmt.Sprintf("/%d", (g*7+i)%4), nil)
 		return err
 	})
 	if completed == 0 || cancelled < 50 {
@@ -198,7 +199,7 @@ func TestDirReaderNoHandleLeak(t *testing.T) {
 	if handles < int(completed) {
 		t.Fatalf("%d handles for %d complete listings", handles, completed)
 	}
-	if rd.broken() {
+	if rd.Broken() {
 		t.Fatal("the reader broke")
 	}
 }
@@ -207,15 +208,9 @@ func TestDirReaderNoHandleLeak(t *testing.T) {
 // machine, that refer to dir or anything under it.
 func openFDsUnder(t *testing.T, dir string) int {
 	t.Helper()
-	fds, err := filepath.Glob("/proc/[0-9]*/fd/*")
+	n, err := sshdtest.OpenFDsUnder(dir)
 	if err != nil {
 		t.Fatal(err)
-	}
-	n := 0
-	for _, fd := range fds {
-		if target, err := os.Readlink(fd); err == nil && (target == dir || strings.HasPrefix(target, dir+"/")) {
-			n++
-		}
 	}
 	return n
 }
@@ -227,13 +222,19 @@ func TestDirReaderNoHandleLeakOpenSSH(t *testing.T) {
 	if _, err := os.Stat("/proc/self/fd"); err != nil {
 		t.Skip("no /proc: the server's open directories cannot be observed")
 	}
-	r := sshdFS(t)
-	rd, ld := caseDir(t, r)
+	s, sc := openSSH(t)
+	ld := filepath.Join(s.Root, "leak")
+	rd := ld // remote paths are local ones
 	for i, n := range []int{0, 3, 120, 250} {
-		fillDir(t, filepath.Join(ld, fmt.Sprint(i)), n)
+		makeFiles(t, filepath.Join(ld, fmt.Sprint(i)), n)
 	}
 	// The observation works: a directory pkg/sftp holds open is seen.
-	f, err := r.C.SFTP().Open(rd + "/2")
+	pc, err := sftp.NewClient(sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	f, err := pc.Open(rd + "/2")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,9 +242,10 @@ func TestDirReaderNoHandleLeakOpenSSH(t *testing.T) {
 	f.Close()
 	poll(t, 10*time.Second, "the closed directory to be gone", func() bool { return openFDsUnder(t, ld) == 0 })
 
+	conn := openConn(t, sc)
 	timeouts := []time.Duration{0, 50 * time.Microsecond, 200 * time.Microsecond, 500 * time.Microsecond, 2 * time.Millisecond, -1}
-	completed, cancelled := churnListings(t, 30, timeouts, func(ctx context.Context, g, i int) error {
-		_, err := r.C.ReadDir(ctx, fmt.Sprintf("%s/%d", rd, (g*7+i)%4))
+	completed, cancelled := sshdtest.Churn(t, 30, timeouts, func(ctx context.Context, g, i int) error {
+		_, err := conn.List(ctx, fmt.Sprintf("%s/%d", rd, (g*7+i)%4), nil)
 		return err
 	})
 	t.Logf("%d complete, %d cancelled listings", completed, cancelled)
@@ -251,38 +253,7 @@ func TestDirReaderNoHandleLeakOpenSSH(t *testing.T) {
 		t.Fatalf("%d complete, %d cancelled listings: want both", completed, cancelled)
 	}
 	poll(t, 10*time.Second, "the server to hold no directory open", func() bool { return openFDsUnder(t, ld) == 0 })
-	usesReader(t, r.C)
-}
-
-// churnListings runs 16 goroutines of n listings each (list(ctx, g, i)),
-// each under the next of timeouts (-1: none), and counts the listings that
-// completed and those cancelled by their deadline; any other error fails t.
-func churnListings(t *testing.T, n int, timeouts []time.Duration, list func(ctx context.Context, g, i int) error) (completed, cancelled int64) {
-	t.Helper()
-	var done, cut atomic.Int64
-	var wg sync.WaitGroup
-	for g := range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range n {
-				ctx, cancel := context.Background(), context.CancelFunc(func() {})
-				if d := timeouts[(g+i)%len(timeouts)]; d >= 0 {
-					ctx, cancel = context.WithTimeout(ctx, d)
-				}
-				err := list(ctx, g, i)
-				cancel()
-				switch {
-				case err == nil:
-					done.Add(1)
-				case errors.Is(err, context.DeadlineExceeded):
-					cut.Add(1)
-				default:
-					t.Errorf("listing: %v", err)
-				}
-			}
-		}()
+	if conn.Broken() {
+		t.Fatal("the reader broke")
 	}
-	wg.Wait()
-	return done.Load(), cut.Load()
 }

@@ -1,4 +1,4 @@
-package sftpconn
+package findlist
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/sftpwatchd/sftpwatchd/internal/sftpconn"
 	"github.com/sftpwatchd/sftpwatchd/internal/testutil/sshdtest"
 )
 
@@ -17,7 +18,7 @@ import (
 // no command runs — an SFTP-only account (ForceCommand internal-sftp), a
 // nologin shell (emulated: the forced command serves the SFTP subsystem
 // and hands every other command to nologin, which is what sshd does for
-// an account whose login shell is nologin) — fails the walk with ErrFindRefused, the
+// an account whose login shell is nologin) — fails the walk with ErrRefused, the
 // server's own sentence and the hint, and hands nothing over.
 func TestFindWalkRefusedByOpenSSH(t *testing.T) {
 	for _, tc := range []struct {
@@ -37,20 +38,20 @@ func TestFindWalkRefusedByOpenSSH(t *testing.T) {
 			s := sshdtest.Start(t, sshdtest.WithConfigLines(tc.line))
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			c, err := Dial(ctx, HostConfig{
+			c, err := sftpconn.Dial(ctx, sftpconn.HostConfig{
 				Name: "h", Address: s.Addr, User: s.User, PrivateKeyFile: s.ClientKeyFile,
 				KnownHostsFile: s.KnownHostsFile,
 			}, zap.NewNop())
 			if err != nil {
-				t.Fatalf("Dial: %v\n%s", err, s.Log())
+				t.Fatalf("sftpconn.Dial: %v\n%s", err, s.Log())
 			}
 			defer c.Close()
 			if err := os.Mkdir(s.Root+"/tree", 0o755); err != nil {
 				t.Fatal(err)
 			}
-			got, err := collectFind(t, c, s.Root+"/tree", WalkOptions{Recursive: true})
-			if !errors.Is(err, ErrFindRefused) || len(got) != 0 {
-				t.Fatalf("FindWalk: %d listings, err %v; want ErrFindRefused and none", len(got), err)
+			got, err := collectFind(t, c, s.Root+"/tree", sftpconn.WalkOptions{Recursive: true})
+			if !errors.Is(err, ErrRefused) || len(got) != 0 {
+				t.Fatalf("Walk: %d listings, err %v; want ErrRefused and none", len(got), err)
 			}
 			for _, want := range []string{tc.said, "lister: find needs a server that runs commands over SSH", "lister: sftp does not", "status 1"} {
 				if !strings.Contains(err.Error(), want) {
@@ -91,12 +92,12 @@ func TestFindRefusal(t *testing.T) {
 		{"unreadable root", 1, "", "find: '/up': Permission denied\n", false, "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := newFindParser(WalkOptions{Recursive: true}, func(DirListing) bool { return true })
+			p := newFindParser(sftpconn.WalkOptions{Recursive: true}, func(sftpconn.DirListing) bool { return true })
 			head := &boundedBuffer{max: maxFindStdoutHead}
 			head.Write([]byte(tc.stdout))
 			p.Write([]byte(tc.stdout))
 			err := refusal(tc.status, p, tc.stderr, head)
-			if got := errors.Is(err, ErrFindRefused); got != tc.refused {
+			if got := errors.Is(err, ErrRefused); got != tc.refused {
 				t.Fatalf("refusal = %v, want refused %v", err, tc.refused)
 			}
 			if err == nil {
@@ -111,7 +112,7 @@ func TestFindRefusal(t *testing.T) {
 		})
 	}
 	// A long answer is bounded.
-	p := newFindParser(WalkOptions{Recursive: true}, func(DirListing) bool { return true })
+	p := newFindParser(sftpconn.WalkOptions{Recursive: true}, func(sftpconn.DirListing) bool { return true })
 	head := &boundedBuffer{max: maxFindStdoutHead}
 	long := strings.Repeat("x", 10_000)
 	head.Write([]byte(long))

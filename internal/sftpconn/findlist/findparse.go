@@ -1,4 +1,4 @@
-package sftpconn
+package findlist
 
 import (
 	"bytes"
@@ -10,7 +10,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sftpwatchd/sftpwatchd/internal/diff"
+	"github.com/sftpwatchd/sftpwatchd/internal/sftpconn"
+	"github.com/sftpwatchd/sftpwatchd/internal/sftpconn/sftp3"
 )
 
 // errFindOutput is output of find that is not a well-formed record stream.
@@ -32,14 +33,14 @@ var errFindOutput = errors.New("malformed find output")
 // kept in err and the rest of the stream ignored.
 type findParser struct {
 	mu   sync.Mutex
-	opt  WalkOptions
-	emit func(DirListing) bool // hands over a complete listing; false: nobody listens any more
+	opt  sftpconn.WalkOptions
+	emit func(sftpconn.DirListing) bool // hands over a complete listing; false: nobody listens any more
 
 	rec  []byte // the start of a record that spans writes
 	nuls int    // fields of it complete
 
 	stack   []findDir
-	spare   [][]Entry           // per depth: the entries array of the last directory closed there, for reuse
+	spare   [][]sftpconn.Entry  // per depth: the entries array of the last directory closed there, for reuse
 	dirs    map[string]bool     // every directory printed → whether it is listed ("" = root)
 	links   map[string]struct{} // every symbolic link printed (%l reads it after printing starts)
 	records int
@@ -50,12 +51,12 @@ type findParser struct {
 type findDir struct {
 	rel     string
 	listed  bool // Walk would list it: its entries are kept and handed over
-	entries []Entry
+	entries []sftpconn.Entry
 }
 
 // newFindParser parses for a walk with opt, handing complete listings to
 // emit (from the goroutine calling Write).
-func newFindParser(opt WalkOptions, emit func(DirListing) bool) *findParser {
+func newFindParser(opt sftpconn.WalkOptions, emit func(sftpconn.DirListing) bool) *findParser {
 	return &findParser{opt: opt, emit: emit, dirs: map[string]bool{}, links: map[string]struct{}{}}
 }
 
@@ -103,7 +104,7 @@ func recordEnd(b []byte, done int) (int, int) {
 // finish checks that the stream ended on a record boundary after the root,
 // closes the directories still open and returns their listings, the
 // root's last.
-func (p *findParser) finish() ([]DirListing, error) {
+func (p *findParser) finish() ([]sftpconn.DirListing, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	switch {
@@ -112,7 +113,7 @@ func (p *findParser) finish() ([]DirListing, error) {
 	case len(p.rec) != 0:
 		return nil, fmt.Errorf("%w: truncated after %d records", errFindOutput, p.records)
 	}
-	var rest []DirListing
+	var rest []sftpconn.DirListing
 	for len(p.stack) > 0 {
 		l, ok, err := p.pop()
 		if err != nil {
@@ -146,29 +147,29 @@ func (p *findParser) printed(rel string) (dir, listed, link bool) {
 
 // pop closes the innermost open directory: its listing, sorted by name,
 // when it is listed.
-func (p *findParser) pop() (DirListing, bool, error) {
+func (p *findParser) pop() (sftpconn.DirListing, bool, error) {
 	depth := len(p.stack) - 1
 	d := p.stack[depth]
 	p.stack = p.stack[:depth]
 	if !d.listed {
-		return DirListing{}, false, nil
+		return sftpconn.DirListing{}, false, nil
 	}
 	// The listing gets an array of its own, exactly sized; the one it was
 	// collected in is kept for the next directory at this depth.
-	entries := make([]Entry, len(d.entries))
+	entries := make([]sftpconn.Entry, len(d.entries))
 	copy(entries, d.entries)
 	for len(p.spare) <= depth {
 		p.spare = append(p.spare, nil)
 	}
 	clear(d.entries) // drop the strings
 	p.spare[depth] = d.entries[:0]
-	slices.SortFunc(entries, func(a, b Entry) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(entries, func(a, b sftpconn.Entry) int { return strings.Compare(a.Name, b.Name) })
 	for i := 1; i < len(entries); i++ {
 		if entries[i].Name == entries[i-1].Name {
-			return DirListing{}, false, fmt.Errorf("%w: %q printed twice", errFindOutput, entries[i].RelPath)
+			return sftpconn.DirListing{}, false, fmt.Errorf("%w: %q printed twice", errFindOutput, entries[i].RelPath)
 		}
 	}
-	return DirListing{Dir: d.rel, Entries: entries}, true, nil
+	return sftpconn.DirListing{Dir: d.rel, Entries: entries}, true, nil
 }
 
 // push opens directory rel, reusing the entries array last used at its
@@ -227,11 +228,11 @@ func (p *findParser) record(r []byte) error {
 		return fmt.Errorf("%w: mode %q of %q", errFindOutput, f[3], relB)
 	}
 	typ, mode := findType(f[0][0])
-	mode |= fileMode(uint32(perm)) // no S_IFMT bits (≤ 0o7777): permissions, setuid, setgid, sticky
+	mode |= sftp3.FileMode(uint32(perm)) // no S_IFMT bits (≤ 0o7777): permissions, setuid, setgid, sticky
 	p.records++
 
 	if p.records == 1 {
-		if len(relB) != 0 || typ != diff.Dir {
+		if len(relB) != 0 || typ != sftpconn.TypeDir {
 			// The root is not a directory (SFTP's read of it fails too), or
 			// the stream did not start with it.
 			return fmt.Errorf("%w: the root is not a directory (type %q)", errFindOutput, f[0])
@@ -252,15 +253,15 @@ func (p *findParser) record(r []byte) error {
 	if top.rel != parent {
 		return fmt.Errorf("%w: %q printed outside its directory", errFindOutput, rel)
 	}
-	e := Entry{RelPath: rel, Name: name, Type: typ, Size: int64(size), Mode: mode, MTime: time.Unix(mtime, 0)}
-	if typ == diff.Symlink {
+	e := sftpconn.Entry{RelPath: rel, Name: name, Type: typ, Size: int64(size), Mode: mode, MTime: time.Unix(mtime, 0)}
+	if typ == sftpconn.TypeSymlink {
 		e.Link = string(linkB)
 		p.links[rel] = struct{}{}
 	}
 	if top.listed {
 		top.entries = append(top.entries, e)
 	}
-	if typ == diff.Dir {
+	if typ == sftpconn.TypeDir {
 		// A name printed twice in one directory is found when it is left
 		// (pop); a directory must not be opened twice meanwhile.
 		if _, dup := p.dirs[rel]; dup {
@@ -350,24 +351,24 @@ func parseFindTime(b []byte) (int64, bool) {
 }
 
 // findType maps %y to the entry type and Go's type bits.
-func findType(y byte) (diff.EntryType, fs.FileMode) {
+func findType(y byte) (sftpconn.EntryType, fs.FileMode) {
 	switch y {
 	case 'f':
-		return diff.File, 0
+		return sftpconn.TypeFile, 0
 	case 'd':
-		return diff.Dir, fs.ModeDir
+		return sftpconn.TypeDir, fs.ModeDir
 	case 'l':
-		return diff.Symlink, fs.ModeSymlink
+		return sftpconn.TypeSymlink, fs.ModeSymlink
 	case 'p':
-		return diff.Other, fs.ModeNamedPipe
+		return sftpconn.TypeOther, fs.ModeNamedPipe
 	case 's':
-		return diff.Other, fs.ModeSocket
+		return sftpconn.TypeOther, fs.ModeSocket
 	case 'c':
-		return diff.Other, fs.ModeDevice | fs.ModeCharDevice
+		return sftpconn.TypeOther, fs.ModeDevice | fs.ModeCharDevice
 	case 'b':
-		return diff.Other, fs.ModeDevice
+		return sftpconn.TypeOther, fs.ModeDevice
 	}
-	return diff.Other, fs.ModeIrregular
+	return sftpconn.TypeOther, fs.ModeIrregular
 }
 
 // boundedBuffer keeps the first max bytes written to it and remembers
@@ -398,8 +399,8 @@ func (b *boundedBuffer) contents() (string, bool) {
 	return b.buf.String(), b.overflow
 }
 
-// findInfo is an Entry seen as the os.FileInfo WalkOptions.Skip is given.
-type findInfo struct{ e Entry }
+// findInfo is an sftpconn.Entry seen as the os.FileInfo sftpconn.WalkOptions.Skip is given.
+type findInfo struct{ e sftpconn.Entry }
 
 var _ fs.FileInfo = findInfo{}
 

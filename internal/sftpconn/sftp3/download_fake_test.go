@@ -1,4 +1,4 @@
-package sftpconn
+package sftp3
 
 import (
 	"bytes"
@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"sync"
@@ -58,7 +59,7 @@ func appendData(b, data []byte) []byte {
 
 // startScripted serves s on one end of a pipe and returns a reader on the
 // other.
-func startScripted(t *testing.T, s *scriptedSFTP) *dirReader {
+func startScripted(t *testing.T, s *scriptedSFTP) *Conn {
 	t.Helper()
 	client, server := net.Pipe()
 	s.conn = server
@@ -67,13 +68,13 @@ func startScripted(t *testing.T, s *scriptedSFTP) *dirReader {
 		defer close(done)
 		s.serve()
 	}()
-	r, err := newDirReader(context.Background(), pipeChannel{client})
+	r, err := New(context.Background(), pipeChannel{client})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		r.close()
-		r.wait()
+		r.Close()
+		r.Wait()
 		server.Close()
 		<-done
 	})
@@ -241,7 +242,7 @@ func TestDownloadScripted(t *testing.T) {
 			s := &scriptedSFTP{file: patterned(size), limits: []uint64{1 << 20, 100, 100, 64}, reorder: true, read: shortAnswers(7)}
 			r := startScripted(t, s)
 			var buf bytes.Buffer
-			n, err := r.download(context.Background(), "/f", hint, &buf)
+			n, err := r.Download(context.Background(), "/f", hint, &buf)
 			if err != nil || n != int64(size) || !bytes.Equal(buf.Bytes(), s.file) {
 				t.Fatalf("size %d hint %d: n=%d err=%v equal=%v", size, hint, n, err, bytes.Equal(buf.Bytes(), s.file))
 			}
@@ -260,7 +261,7 @@ func TestDownloadScripted(t *testing.T) {
 }
 
 // TestDownloadHostile: replies that break the protocol fail the download
-// with a connection error (no panic, nothing written past what was
+// with ErrProtocol (no panic, nothing written past what was
 // asked), a refused READ with its status, and the handle is closed.
 func TestDownloadHostile(t *testing.T) {
 	file := patterned(3000)
@@ -295,11 +296,11 @@ func TestDownloadHostile(t *testing.T) {
 			s := &scriptedSFTP{file: file, limits: []uint64{1 << 20, 1000, 1000, 64}, read: tc.read}
 			r := startScripted(t, s)
 			var buf bytes.Buffer
-			n, err := r.download(context.Background(), "/f", -1, &buf)
-			if err == nil || IsConnectionError(err) != tc.conn {
-				t.Fatalf("n=%d err=%v, want an error with IsConnectionError=%v", n, err, tc.conn)
+			n, err := r.Download(context.Background(), "/f", -1, &buf)
+			if err == nil || errors.Is(err, ErrProtocol) != tc.conn {
+				t.Fatalf("n=%d err=%v, want an error with errors.Is ErrProtocol=%v", n, err, tc.conn)
 			}
-			if !tc.conn && !IsPermission(err) {
+			if !tc.conn && !errors.Is(err, fs.ErrPermission) {
 				t.Fatalf("%v is not a permission error", err)
 			}
 			if n > 0 || buf.Len() > 0 {
@@ -318,8 +319,8 @@ func TestDownloadHostile(t *testing.T) {
 func TestDownloadScriptedErrors(t *testing.T) {
 	s := &scriptedSFTP{file: patterned(10)}
 	r := startScripted(t, s)
-	_, err := r.download(context.Background(), "/missing", -1, io.Discard)
-	if !IsNotExist(err) || IsConnectionError(err) {
+	_, err := r.Download(context.Background(), "/missing", -1, io.Discard)
+	if !errors.Is(err, fs.ErrNotExist) || errors.Is(err, ErrProtocol) {
 		t.Fatalf("missing file: %v", err)
 	}
 	for _, lim := range [][]uint64{nil, {0, 0, 0, 0}, {1 << 20, 0, 0, 0}, {4, 1000, 1000, 1}, {1}} {
@@ -329,13 +330,13 @@ func TestDownloadScriptedErrors(t *testing.T) {
 		}
 		r := startScripted(t, s)
 		var buf bytes.Buffer
-		if _, err := r.download(context.Background(), "/f", -1, &buf); err != nil || !bytes.Equal(buf.Bytes(), s.file) {
+		if _, err := r.Download(context.Background(), "/f", -1, &buf); err != nil || !bytes.Equal(buf.Bytes(), s.file) {
 			t.Fatalf("limits %v: %v", lim, err)
 		}
-		if rs, _ := r.readSize(context.Background()); rs != defaultReadSize {
+		if rs, _ := r.readSize(context.Background()); rs != DefaultReadSize {
 			t.Fatalf("limits %v: read size %d", lim, rs)
 		}
-		if _, _, _, asked := s.counts(); asked != defaultReadSize {
+		if _, _, _, asked := s.counts(); asked != DefaultReadSize {
 			t.Fatalf("limits %v: largest READ %d", lim, asked)
 		}
 	}
@@ -359,10 +360,10 @@ func TestReadSizeFrom(t *testing.T) {
 		{"no packet limit", limits(0, 65536, 0, 0), 65536},
 		{"packet limit below read", limits(40000, 65536, 0, 0), 40000 - dataOverhead},
 		{"small", limits(0, 1000, 0, 0), 1000},
-		{"zero read", limits(262144, 0, 0, 0), defaultReadSize},
-		{"tiny packet", limits(5, 1000, 0, 0), defaultReadSize},
-		{"truncated", reply{typ: fxpExtendedReply, payload: []byte{0, 0, 1}}, defaultReadSize},
-		{"status", reply{typ: fxpStatus, payload: appendStatus(nil, 8)}, defaultReadSize},
+		{"zero read", limits(262144, 0, 0, 0), DefaultReadSize},
+		{"tiny packet", limits(5, 1000, 0, 0), DefaultReadSize},
+		{"truncated", reply{typ: fxpExtendedReply, payload: []byte{0, 0, 1}}, DefaultReadSize},
+		{"status", reply{typ: fxpStatus, payload: appendStatus(nil, 8)}, DefaultReadSize},
 	} {
 		if got := readSizeFrom(tc.rep); got != tc.want {
 			t.Errorf("%s: %d, want %d", tc.name, got, tc.want)

@@ -1,4 +1,4 @@
-package sftpconn
+package findlist
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/sftpwatchd/sftpwatchd/internal/sftpconn"
 	"github.com/sftpwatchd/sftpwatchd/internal/testutil/sshdtest"
 )
 
@@ -35,20 +36,20 @@ func BenchmarkListersOpenSSH(b *testing.B) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	c, err := Dial(ctx, keyConfig(s), zap.NewNop())
+	c, err := sftpconn.Dial(ctx, keyConfig(s), zap.NewNop())
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer c.Close()
 	walkers := []struct {
 		name string
-		walk func(context.Context, Doer, string, WalkOptions, func(DirListing) error) error
-	}{{"sftp", Walk}, {"find", FindWalk}}
+		walk func(context.Context, sftpconn.Doer, string, sftpconn.WalkOptions, func(sftpconn.DirListing) error) error
+	}{{"sftp", Walk}, {"find", Walk}}
 	for _, w := range walkers {
 		b.Run("lister="+w.name, func(b *testing.B) {
 			walk := func() int {
 				entries := 0
-				err := w.walk(ctx, c, root, WalkOptions{Recursive: true, Concurrency: 64}, func(l DirListing) error {
+				err := w.walk(ctx, c, root, sftpconn.WalkOptions{Recursive: true, Concurrency: 64}, func(l sftpconn.DirListing) error {
 					entries += len(l.Entries)
 					return l.Err
 				})

@@ -1,4 +1,4 @@
-package sftpconn
+package findlist
 
 import (
 	"errors"
@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/sftpwatchd/sftpwatchd/internal/sftpconn"
 )
 
 // hostileRoots are roots a remote shell must receive byte for byte.
@@ -103,7 +105,7 @@ func TestParseFindError(t *testing.T) {
 	}
 	// Never a syscall.Errno: that is a net.Error, i.e. "connection lost".
 	_, c, _ := parseFindError(`find: '/x': Permission denied`)
-	if IsConnectionError(c) {
+	if sftpconn.IsConnectionError(c) {
 		t.Errorf("a permission error is classified as a connection error: %v", c)
 	}
 }
@@ -113,14 +115,14 @@ func rec(fields ...string) string { return strings.Join(fields, "\x00") + "\x00"
 // parseFind feeds stream to a parser for a recursive walk, step bytes at a
 // time, and returns every listing it produced (handed over while parsing,
 // then those finish returns) by directory.
-func parseFind(stream string, step int, opt WalkOptions) (map[string][]Entry, []string, error) {
+func parseFind(stream string, step int, opt sftpconn.WalkOptions) (map[string][]sftpconn.Entry, []string, error) {
 	var order []string
-	got := map[string][]Entry{}
-	add := func(l DirListing) {
+	got := map[string][]sftpconn.Entry{}
+	add := func(l sftpconn.DirListing) {
 		order = append(order, l.Dir)
 		got[l.Dir] = l.Entries
 	}
-	p := newFindParser(opt, func(l DirListing) bool { add(l); return true })
+	p := newFindParser(opt, func(l sftpconn.DirListing) bool { add(l); return true })
 	for i := 0; i < len(stream); i += step {
 		p.Write([]byte(stream[i:min(i+step, len(stream))]))
 	}
@@ -141,7 +143,7 @@ func TestFindParser(t *testing.T) {
 		rec("f", "0", "-5.5", "600", "d/0", "") +
 		rec("f", "0", "1", "600", "B", "")
 	for _, step := range []int{1, 7, len(ok)} { // records span writes, or not
-		got, order, err := parseFind(ok, step, WalkOptions{Recursive: true})
+		got, order, err := parseFind(ok, step, sftpconn.WalkOptions{Recursive: true})
 		if err != nil {
 			t.Fatalf("step %d: %v", step, err)
 		}
@@ -179,13 +181,13 @@ func TestFindParser(t *testing.T) {
 
 	// Skip and depth: a directory Walk would not list is not handed over,
 	// nor anything below it.
-	got, order, err := parseFind(ok, 3, WalkOptions{Recursive: true, Skip: func(rel string, fi os.FileInfo) bool {
+	got, order, err := parseFind(ok, 3, sftpconn.WalkOptions{Recursive: true, Skip: func(rel string, fi os.FileInfo) bool {
 		return rel == "d" && fi.IsDir()
 	}})
 	if err != nil || !slices.Equal(order, []string{""}) || len(got[""]) != 3 {
 		t.Errorf("skip d: %q %v %v", order, got, err)
 	}
-	if _, order, err := parseFind(ok, 3, WalkOptions{Recursive: true, MaxDepth: 2}); err != nil || !slices.Equal(order, []string{"d", ""}) {
+	if _, order, err := parseFind(ok, 3, sftpconn.WalkOptions{Recursive: true, MaxDepth: 2}); err != nil || !slices.Equal(order, []string{"d", ""}) {
 		t.Errorf("max depth 2: %q %v", order, err)
 	}
 
@@ -213,7 +215,7 @@ func TestFindParser(t *testing.T) {
 		"mode too big":       root + rec("f", "1", "1", "17777", "a", ""),
 		"second root":        root + root,
 	} {
-		if _, _, err := parseFind(stream, 5, WalkOptions{Recursive: true}); !errors.Is(err, errFindOutput) {
+		if _, _, err := parseFind(stream, 5, sftpconn.WalkOptions{Recursive: true}); !errors.Is(err, errFindOutput) {
 			t.Errorf("%s: finish = %v, want errFindOutput", name, err)
 		}
 	}
@@ -221,7 +223,7 @@ func TestFindParser(t *testing.T) {
 
 // TestFindParserAbandoned: once nobody takes listings, parsing stops.
 func TestFindParserAbandoned(t *testing.T) {
-	p := newFindParser(WalkOptions{Recursive: true}, func(DirListing) bool { return false })
+	p := newFindParser(sftpconn.WalkOptions{Recursive: true}, func(sftpconn.DirListing) bool { return false })
 	p.Write([]byte(rec("d", "1", "1", "755", "", "") + rec("d", "1", "1", "755", "a", "") + rec("f", "1", "1", "644", "b", "")))
 	if _, err := p.finish(); !errors.Is(err, errFindAbandoned) {
 		t.Errorf("finish = %v, want errFindAbandoned", err)
@@ -229,7 +231,7 @@ func TestFindParserAbandoned(t *testing.T) {
 }
 
 func TestVanishedEntry(t *testing.T) {
-	p := newFindParser(WalkOptions{Recursive: true}, func(DirListing) bool { return true })
+	p := newFindParser(sftpconn.WalkOptions{Recursive: true}, func(sftpconn.DirListing) bool { return true })
 	p.Write([]byte(rec("d", "4096", "1", "755", "", "") +
 		rec("d", "4096", "1", "755", "d", "") +
 		rec("l", "1", "1", "777", "d/ln", "gone") +

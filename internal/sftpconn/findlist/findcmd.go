@@ -1,4 +1,4 @@
-package sftpconn
+package findlist
 
 import (
 	"errors"
@@ -14,7 +14,7 @@ import (
 const findFormat = `%y\0%s\0%T@\0%m\0%P\0%l\0`
 
 // findRootOnly is findCommand's maxDepth for a run that prints only the
-// root (FindProbe).
+// root (Probe).
 const findRootOnly = -1
 
 // findFields is the number of NUL-terminated fields of one record.

@@ -1,4 +1,4 @@
-package sftpconn
+package sftp3
 
 import (
 	"bytes"
@@ -13,7 +13,7 @@ import (
 )
 
 // FuzzReaderReplies drives the pipelined reader's request multiplexer
-// (dirreader.go, fileread.go) with hostile reply sequences from a server
+// (conn.go, download.go) with hostile reply sequences from a server
 // played over an in-memory pipe: each input byte is one move of the
 // server — a proper reply, EOF, a failure status, a HANDLE where none
 // belongs, a duplicate reply or a STATUS after it, a reply to an id never
@@ -40,15 +40,15 @@ func FuzzReaderReplies(f *testing.F) {
 			defer close(srvDone)
 			srv.play(moves)
 		}()
-		r, err := newDirReader(context.Background(), fuzzChannel{client})
+		r, err := New(context.Background(), fuzzChannel{client})
 		if err != nil {
 			t.Fatalf("handshake: %v", err)
 		}
 		var calls sync.WaitGroup
 		ctx := context.Background()
-		calls.Go(func() { r.list(ctx, "/a", nil) })                //nolint:errcheck // any outcome will do
-		calls.Go(func() { r.list(ctx, "/b", nil) })                //nolint:errcheck
-		calls.Go(func() { r.download(ctx, "/f", -1, io.Discard) }) //nolint:errcheck
+		calls.Go(func() { r.List(ctx, "/a", nil) })                //nolint:errcheck // any outcome will do
+		calls.Go(func() { r.List(ctx, "/b", nil) })                //nolint:errcheck
+		calls.Go(func() { r.Download(ctx, "/f", -1, io.Discard) }) //nolint:errcheck
 		returned := make(chan struct{})
 		go func() {
 			calls.Wait()
@@ -64,8 +64,8 @@ func FuzzReaderReplies(f *testing.F) {
 			t.Fatalf("a call did not return; moves %x", moves)
 		}
 		server.Close()
-		r.close()
-		r.wait()
+		r.Close()
+		r.Wait()
 		<-srvDone
 		// Goroutines that are ending get the processor first; a leak
 		// outlasts the deadline.

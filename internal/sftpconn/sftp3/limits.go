@@ -1,19 +1,19 @@
-package sftpconn
+package sftp3
 
 import (
 	"context"
 	"sync"
 )
 
-// The read size of the pipelined reader's downloads (fileread.go). OpenSSH
+// The read size of the client's downloads (download.go). OpenSSH
 // offers "limits@openssh.com" in its VERSION packet (OpenSSH PROTOCOL,
 // section 4.8): an EXTENDED request answered by four uint64 values,
 // max-packet-length, max-read-length, max-write-length, max-open-handles.
-// Its sftp-server answers READs of up to max-read-length bytes (261,120 in
-// 9.x; older releases cap reads at 64 KiB and do not offer the extension).
-// OpenSSH's own sftp client reads that much per request; one request per
-// 32 KiB costs a download about a quarter of its throughput in packets and
-// syscalls on both sides.
+// Its sftp-server answers READs of up to max-read-length bytes (older
+// releases cap reads at 64 KiB and do not offer the extension). OpenSSH's
+// own sftp client reads that much per request; smaller requests cost a
+// download throughput in packets and syscalls on both sides (the figures
+// are in bench/RESULTS.md).
 
 const (
 	fxpExtended      = 200
@@ -21,10 +21,10 @@ const (
 
 	extLimits = "limits@openssh.com"
 
-	// defaultReadSize is the read size without the extension: every SFTP
+	// DefaultReadSize is the read size without the extension: every SFTP
 	// server answers READs of 32 KiB (draft-ietf-secsh-filexfer-02 makes
 	// servers accept packets of 34,000 bytes).
-	defaultReadSize = 32 << 10
+	DefaultReadSize = 32 << 10
 	// maxReadSize caps what the server allows: beyond it, bigger requests
 	// save too little to pay for the memory (depth × read size per download).
 	maxReadSize = 256 << 10
@@ -65,7 +65,7 @@ func hasExtension(p []byte, name string) bool {
 // startLimits sends the limits request unless it was sent already. It does
 // not wait for the answer (readSize does): the first download sends it
 // just before its OPEN, so both are answered in the same round trip.
-func (r *dirReader) startLimits() {
+func (r *Conn) startLimits() {
 	l := &r.limits
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -82,13 +82,13 @@ func (r *dirReader) startLimits() {
 		}
 		// The reader broke: the download fails on its own; no size needed.
 	}
-	l.size = defaultReadSize
+	l.size = DefaultReadSize
 	close(l.ready)
 }
 
 // readSize waits for the read size (startLimits must have been called).
 // The caller that receives the server's answer sets it for every other.
-func (r *dirReader) readSize(ctx context.Context) (int, error) {
+func (r *Conn) readSize(ctx context.Context) (int, error) {
 	l := &r.limits
 	l.mu.Lock()
 	var answer chan reply
@@ -113,20 +113,20 @@ func (r *dirReader) readSize(ctx context.Context) (int, error) {
 // readSizeFrom turns the answer to the limits request into a read size:
 // max-read-length, no bigger than a DATA reply fitting max-packet-length,
 // than maxReadSize and than what run accepts. Any other answer, or a zero,
-// gives defaultReadSize.
+// gives DefaultReadSize.
 func readSizeFrom(rep reply) int {
 	if rep.typ != fxpExtendedReply {
-		return defaultReadSize // SSH_FX_OP_UNSUPPORTED or the like
+		return DefaultReadSize // SSH_FX_OP_UNSUPPORTED or the like
 	}
 	d := decoder{b: rep.payload}
 	maxPacket, maxRead := d.uint64(), d.uint64()
 	if d.err != nil || maxRead == 0 {
-		return defaultReadSize
+		return DefaultReadSize
 	}
 	n := min(maxRead, maxReadSize, maxReplyPacket-dataOverhead)
 	if maxPacket != 0 {
 		if maxPacket <= dataOverhead {
-			return defaultReadSize
+			return DefaultReadSize
 		}
 		n = min(n, maxPacket-dataOverhead)
 	}
@@ -138,4 +138,18 @@ func readSizeFrom(rep reply) int {
 // the server, so the server always has requests queued; between 8 and 64.
 func readDepth(rs int) int {
 	return min(max((4<<20+rs-1)/rs, 8), 64)
+}
+
+// ReadSize is the read size of downloads, waiting for the server's
+// answer when a download asked for it; asked is false (and size 0) while
+// no download has asked.
+func (r *Conn) ReadSize(ctx context.Context) (size int, asked bool, err error) {
+	r.limits.mu.Lock()
+	asked = r.limits.asked
+	r.limits.mu.Unlock()
+	if !asked {
+		return 0, false, nil
+	}
+	size, err = r.readSize(ctx)
+	return size, true, err
 }
