@@ -81,9 +81,21 @@ func startScripted(t *testing.T, s *scriptedSFTP) *Conn {
 	return r
 }
 
-func (s *scriptedSFTP) packet(buf []byte) ([]byte, error) {
+// packet reads one request. With wait > 0 it gives up with
+// os.ErrDeadlineExceeded when no byte of one arrives within wait; once a
+// byte arrived it reads the rest whatever the time (a deadline in the
+// middle would lose the bytes read and desynchronise the stream).
+func (s *scriptedSFTP) packet(buf []byte, wait time.Duration) ([]byte, error) {
 	var hdr [4]byte
-	if _, err := io.ReadFull(s.conn, hdr[:]); err != nil {
+	if wait > 0 {
+		s.conn.SetReadDeadline(time.Now().Add(wait))
+	}
+	got, err := io.ReadFull(s.conn, hdr[:])
+	s.conn.SetReadDeadline(time.Time{})
+	if err != nil && got > 0 && errors.Is(err, os.ErrDeadlineExceeded) {
+		_, err = io.ReadFull(s.conn, hdr[got:])
+	}
+	if err != nil {
 		return nil, err
 	}
 	n := binary.BigEndian.Uint32(hdr[:])
@@ -91,7 +103,7 @@ func (s *scriptedSFTP) packet(buf []byte) ([]byte, error) {
 		buf = make([]byte, n)
 	}
 	buf = buf[:n]
-	_, err := io.ReadFull(s.conn, buf)
+	_, err = io.ReadFull(s.conn, buf)
 	return buf, err
 }
 
@@ -103,7 +115,7 @@ func (s *scriptedSFTP) reply(typ byte, id uint32, payload []byte) []byte {
 }
 
 func (s *scriptedSFTP) serve() {
-	if _, err := s.packet(nil); err != nil { // INIT
+	if _, err := s.packet(nil, 0); err != nil { // INIT
 		return
 	}
 	version := binary.BigEndian.AppendUint32(nil, 3)
@@ -130,12 +142,11 @@ func (s *scriptedSFTP) serve() {
 	}
 	var buf []byte
 	for {
+		var wait time.Duration
 		if len(held) > 0 {
-			// Hold answers while more requests come in at once.
-			s.conn.SetReadDeadline(time.Now().Add(2 * time.Millisecond))
+			wait = 2 * time.Millisecond // hold answers while more requests come in at once
 		}
-		p, err := s.packet(buf)
-		s.conn.SetReadDeadline(time.Time{})
+		p, err := s.packet(buf, wait)
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			if flush() != nil {
 				return
